@@ -1,0 +1,1 @@
+"""Destination adapters, one folder per ad platform."""

@@ -1,0 +1,1 @@
+"""Meta Conversions API destination (`type: meta`)."""

@@ -1,0 +1,12 @@
+"""The registry: YAML `type:` value -> destination adapter class."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from destinations.base import Destination
+from destinations.meta.adapter import MetaDestination
+
+REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
+    "meta": MetaDestination,
+}

@@ -1,0 +1,1 @@
+"""The router: ingest, normalize, queue and dispatch of ad conversion events."""

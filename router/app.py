@@ -1,0 +1,73 @@
+"""App: wiring only - config, queue, dispatcher and routes into one Starlette application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from router.config import Config
+from router.dispatch import Dispatcher
+from router.ingest import Ingest
+from router.queue.factory import open_queue
+
+log = structlog.get_logger("router.app")
+
+SHUTDOWN_GRACE = 5.0
+"""Seconds in-flight deliveries get to finish on SIGTERM (Cloud Run kills 10 s after it)."""
+
+
+def create_app(config: Config) -> Starlette:
+    """The router's ASGI app; the queue opens and the dispatcher starts in the lifespan."""
+    queue = open_queue(config.queue.url, max_depth=config.queue.max_depth)
+    ready = {"value": False}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await queue.open()
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+            dispatcher = Dispatcher(config.destinations, queue, config.dispatch, client)
+            ingest.wake = dispatcher.wake
+            dispatcher.start()
+            ready["value"] = True
+            log.info(
+                "router_started",
+                destinations=[d.id for d in config.destinations],
+                disabled=list(config.disabled),
+                sources=[s.id for s in config.sources],
+            )
+            try:
+                yield
+            finally:
+                ready["value"] = False
+                await dispatcher.stop(SHUTDOWN_GRACE)
+                await queue.close()
+                log.info("router_stopped")
+
+    ingest = Ingest(config, queue, lambda _ids: None)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        if not ready["value"]:
+            return JSONResponse({"status": "starting"}, 503)
+        try:
+            depth = await queue.depth()
+        except Exception:
+            return JSONResponse({"status": "queue unreachable"}, 503)
+        return JSONResponse({"status": "ready", "queue_depth": depth})
+
+    routes = [
+        Route("/v1/events", ingest.handle, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

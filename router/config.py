@@ -1,0 +1,198 @@
+"""Config: load router.yaml, interpolate ${ENV}, validate it whole, build typed settings and adapters."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import yaml
+
+from destinations.base import Destination
+from destinations.registry import REGISTRY
+from router.envsubst import interpolate
+from router.errors import ConfigError, Problem
+from router.secret import Secret
+from router.validation import problems, validator_for
+from router.yamlpath import format_path, load_with_lines
+
+SCHEMA: Final = Path(__file__).parent / "schema" / "config.schema.json"
+MAX_BATCH_EVENTS: Final = 500
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The HTTP ingest's limits and proxy trust."""
+
+    trusted_proxy_hops: int = 0
+    max_body_bytes: int = 1_000_000
+    max_batch_events: int = MAX_BATCH_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Where events are stored."""
+
+    url: str = "sqlite:///./var/router.db"
+    max_depth: int | None = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """How the dispatcher polls, batches and retries."""
+
+    poll_interval: float = 1.0
+    linger: float = 0.05
+    lease: float = 60.0
+    backoff_base: float = 10.0
+    backoff_cap: float = 300.0
+    retry_window: float = 4 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Who may send events: a browser tag (public key) or a backend (secret)."""
+
+    id: str
+    kind: str
+    credential: Secret
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    sources: tuple[Source, ...]
+    destinations: tuple[Destination[Any], ...]
+    server: ServerSettings = field(default_factory=ServerSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    default_phone_region: str | None = None
+    admin_token: Secret | None = None
+    disabled: tuple[str, ...] = ()
+
+    def identity_variants(self) -> frozenset[str]:
+        """Every hashed identifier variant an enabled destination reads."""
+        return frozenset().union(*(d.identity_variants for d in self.destinations))
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; raises ConfigError listing every problem with `file:line: path`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), f"cannot read the config file: {exc.strerror}")]) from exc
+    return parse(text, env if env is not None else os.environ, name=str(path))
+
+
+def parse(text: str, env: Mapping[str, str], name: str = "router.yaml") -> Config:
+    """Validate YAML text and build the Config."""
+    try:
+        raw, lines = load_with_lines(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(name, f"not valid YAML: {exc}")]) from exc
+    document, found = interpolate(raw, env)
+    unset = {p.path for p in found}
+    later = problems(validator_for(SCHEMA), document, format_path)
+    if isinstance(document, dict):
+        later += _destination_problems(document) + _uniqueness_problems(document)
+    found += [p for p in later if p.path not in unset]
+    if found:
+        raise ConfigError([_located(p, name, lines) for p in found])
+    return _build(document)
+
+
+def _located(problem: Problem, name: str, lines: Mapping[str, int]) -> Problem:
+    path = problem.path
+    while path not in lines and ("." in path or "[" in path):
+        path = path[: max(path.rfind("."), path.rfind("["))]
+    line = lines.get(path)
+    return Problem(f"{name}:{line}: {problem.path}" if line else f"{name}: {problem.path}", problem.message)
+
+
+def _destination_problems(document: Mapping[str, Any]) -> list[Problem]:
+    found: list[Problem] = []
+    for index, block in enumerate(_blocks(document, "destinations")):
+        where = f"destinations[{index}]"
+        if not isinstance(block.get("type"), str):
+            continue
+        adapter = REGISTRY.get(block["type"])
+        if adapter is None:
+            found.append(Problem(f"{where}.type", f"unknown destination type; known: {', '.join(REGISTRY)}"))
+            continue
+        own = {k: v for k, v in block.items() if k != "enabled"}
+        found += [
+            Problem(f"{where}{p.path}" if p.path.startswith("[") else f"{where}.{p.path}", p.message)
+            for p in problems(validator_for(adapter.schema_path()), own, format_path)
+        ]
+        found += _base_url_problems(block.get("base_url"), where)
+    return [Problem(p.path.replace(".(top level)", ""), p.message) for p in found]
+
+
+def _base_url_problems(url: Any, where: str) -> list[Problem]:
+    if url is None:
+        return []
+    parts = urlsplit(str(url))
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        return []
+    return [Problem(f"{where}.base_url", "must be https, or http on a loopback address")]
+
+
+def _uniqueness_problems(document: Mapping[str, Any]) -> list[Problem]:
+    found: list[Problem] = []
+    for section in ("sources", "destinations"):
+        seen: set[Any] = set()
+        for index, block in enumerate(_blocks(document, section)):
+            if block.get("id") in seen:
+                found.append(Problem(f"{section}[{index}].id", "is used twice"))
+            seen.add(block.get("id"))
+    credentials = [s.get("key") or s.get("secret") for s in _blocks(document, "sources")]
+    for index, credential in enumerate(credentials):
+        if credential and credentials.index(credential) != index:
+            found.append(Problem(f"sources[{index}]", "has the same key or secret as another source"))
+    return found
+
+
+def _blocks(document: Mapping[str, Any], section: str) -> list[dict[str, Any]]:
+    """The well-formed blocks of a section (the schema reports the others)."""
+    blocks = document.get(section)
+    return [b if isinstance(b, dict) else {} for b in blocks] if isinstance(blocks, list) else []
+
+
+def _build(document: Mapping[str, Any]) -> Config:
+    blocks = document.get("destinations") or []
+    enabled = [b for b in blocks if b.get("enabled", True)]
+    admin = (document.get("admin") or {}).get("token")
+    return Config(
+        sources=tuple(_source(s) for s in document["sources"]),
+        destinations=tuple(_destination(b) for b in enabled),
+        server=_settings(ServerSettings, document.get("server")),
+        queue=_settings(QueueSettings, document.get("queue")),
+        dispatch=_settings(DispatchSettings, document.get("dispatch")),
+        default_phone_region=(document.get("identity") or {}).get("default_phone_region"),
+        admin_token=Secret(admin) if admin else None,
+        disabled=tuple(b["id"] for b in blocks if not b.get("enabled", True)),
+    )
+
+
+def _destination(block: Mapping[str, Any]) -> Destination[Any]:
+    adapter = REGISTRY[block["type"]]
+    own = {k: v for k, v in block.items() if k != "enabled"}
+    return adapter(adapter.parse_config(own))
+
+
+def _source(block: Mapping[str, Any]) -> Source:
+    credential = block.get("key") or block["secret"]
+    return Source(block["id"], block["kind"], Secret(credential), tuple(block.get("allowed_origins", ())))
+
+
+def _settings(cls: Any, block: Mapping[str, Any] | None) -> Any:
+    defaults = cls()
+    values = {k: type(getattr(defaults, k) or 0)(v) for k, v in (block or {}).items()}
+    return cls(**values)

@@ -1,0 +1,19 @@
+"""What the ingest knows about the request an event came in: source, client IP, user agent, cookies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Request facts used to enrich events; browser-only facts are empty for server sources."""
+
+    source: str
+    browser: bool
+    received_ms: int
+    client_ip: str | None = None
+    user_agent: str | None = None
+    referer: str | None = None
+    cookies: Mapping[str, str] = field(default_factory=dict)

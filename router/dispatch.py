@@ -1,0 +1,187 @@
+"""Dispatcher: one loop per destination that claims due deliveries, sends them and settles the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+from destinations.base import Destination, HttpResponse
+from router.backoff import Backoff
+from router.config import DispatchSettings
+from router.decisions import Decision, Drop, Retry
+from router.delivery import RetryPolicy, Shipment, per_event, per_payload, plan
+from router.queue.base import Dead, Delivered, Job, Outcome, Queue, Retrying, Skipped
+from router.sender import TransportError, send
+
+log = structlog.get_logger("router.dispatch")
+
+
+class Dispatcher:
+    """Delivers queued events to every destination; each destination has its own loop (no head-of-line)."""
+
+    def __init__(
+        self,
+        destinations: Sequence[Destination[Any]],
+        queue: Queue,
+        settings: DispatchSettings,
+        client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.destinations = {d.id: d for d in destinations}
+        self.queue = queue
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
+        self._wakeups = {d: asyncio.Event() for d in self.destinations}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    def wake(self, destination_ids: Sequence[str]) -> None:
+        """New work for these destinations: do not wait for the next poll."""
+        for destination_id in destination_ids:
+            if destination_id in self._wakeups:
+                self._wakeups[destination_id].set()
+
+    def start(self) -> None:
+        """Start one loop per destination."""
+        for destination in self.destinations.values():
+            self._tasks.append(
+                asyncio.create_task(self._loop(destination), name=f"dispatch:{destination.id}")
+            )
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; let in-flight batches finish for `grace` seconds, then hand back what is left."""
+        self._stopping.set()
+        for event in self._wakeups.values():
+            event.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _loop(self, destination: Destination[Any]) -> None:
+        wakeup = self._wakeups[destination.id]
+        while not self._stopping.is_set():
+            try:
+                handled = await self.run_once(destination)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch_failed", destination=destination.id)
+                handled = 0
+            if handled == 0:
+                await _wait(wakeup, self.settings.poll_interval)
+            elif handled < destination.max_batch_size and self.settings.linger:
+                await _wait(self._stopping, self.settings.linger)
+
+    async def run_once(self, destination: Destination[Any]) -> int:
+        """Claim one batch for the destination, deliver it, settle it; returns how many jobs it handled."""
+        self._wakeups[destination.id].clear()
+        now = self.clock()
+        jobs = await self.queue.claim(destination.id, destination.max_batch_size, now, self.settings.lease)
+        if not jobs:
+            return 0
+        try:
+            outcomes = await self._deliver(destination, jobs, now)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.queue.release(destination.id, [j.event_pk for j in jobs]))
+            log.info("delivery_released", destination=destination.id, events=len(jobs))
+            raise
+        await self.queue.settle(destination.id, outcomes, self.clock())
+        _log_outcomes(destination.id, jobs, outcomes, self.clock())
+        return len(jobs)
+
+    async def _deliver(self, destination: Destination[Any], jobs: Sequence[Job], now: float) -> list[Outcome]:
+        prepared = plan(destination, jobs, now)
+        results = await asyncio.gather(*(self._ship(destination, s) for s in prepared.shipments))
+        decisions: dict[int, Decision] = {}
+        for shipment, decided in zip(prepared.shipments, results, strict=True):
+            for pk, decision in per_event(shipment.owners, decided).items():
+                decisions[pk] = _worse(decisions.get(pk), decision)
+        policy = RetryPolicy(self.backoff, self.settings.retry_window, destination.max_event_age)
+        by_pk = {job.event_pk: job for job in jobs}
+        finished = self.clock()
+        return prepared.settled + [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
+
+    async def _ship(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
+        started = self.clock()
+        try:
+            response = await send(self.client, shipment.request, destination.config.timeout)
+        except TransportError as exc:
+            return [Retry(str(exc))] * len(shipment.payloads)
+        decided = destination.classify(response, shipment.payloads)
+        _log_response(destination.id, response, len(shipment.payloads), self.clock() - started)
+        if isinstance(decided, Drop) and decided.isolate and len(shipment.payloads) > 1:
+            return await self._bisect(destination, shipment)
+        return per_payload(decided, len(shipment.payloads))
+
+    async def _bisect(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
+        """Send each half on its own, so one invalid event costs about 2*log2(n) requests, not its batch."""
+        middle = len(shipment.payloads) // 2
+        halves = [
+            (shipment.payloads[:middle], shipment.owners[:middle]),
+            (shipment.payloads[middle:], shipment.owners[middle:]),
+        ]
+        log.info("batch_split", destination=destination.id, events=len(shipment.payloads))
+        decided: list[Decision] = []
+        for payloads, owners in halves:
+            decided += await self._ship(
+                destination, Shipment(destination.build_request(payloads), payloads, owners)
+            )
+        return decided
+
+
+def _worse(current: Decision | None, new: Decision) -> Decision:
+    if current is None:
+        return new
+    return per_event([0, 0], [current, new])[0]
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+def _log_response(destination: str, response: HttpResponse, events: int, seconds: float) -> None:
+    log.debug(
+        "platform_answered",
+        destination=destination,
+        status=response.status,
+        events=events,
+        latency_ms=round(seconds * 1000, 1),
+    )
+
+
+def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outcome], now: float) -> None:
+    by_pk = {job.event_pk: job for job in jobs}
+    for outcome in outcomes:
+        job = by_pk[outcome.event_pk]
+        fields: dict[str, Any] = {
+            "destination": destination,
+            "event_id": job.event["event_id"],
+            "event_name": job.event["event_name"],
+            "attempt": job.attempts + 1,
+        }
+        if isinstance(outcome, Delivered):
+            log.info("delivery_ok", **fields)
+        elif isinstance(outcome, Retrying):
+            log.warning(
+                "delivery_retry",
+                reason=outcome.error,
+                retry_in_s=round(outcome.next_attempt_at - now, 1),
+                **fields,
+            )
+        elif isinstance(outcome, Dead):
+            log.error("delivery_dropped", reason=outcome.reason, **fields)
+        elif isinstance(outcome, Skipped):
+            log.info("delivery_skipped", reason=outcome.reason, **fields)

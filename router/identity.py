@@ -1,0 +1,196 @@
+"""Identity: normalize each personal identifier and SHA-256 it once per variant a platform needs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import phonenumbers
+
+from router.errors import Problem
+from router.us_states import US_STATE_CODES
+
+HASHED: Final = re.compile(r"^[0-9a-fA-F]{64}$")
+PII_FIELDS: Final = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "gender",
+    "date_of_birth",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "external_id",
+)
+"""Canonical `user` keys that are personal data: never stored or logged raw."""
+
+
+class Unusable(ValueError):
+    """The value cannot be normalized into something a platform could match."""
+
+
+def sha256(text: str) -> str:
+    """Lower-case hex SHA-256 of the UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _text(value: Any) -> str:
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _nfc(text: str) -> str:
+    """NFC again after characters were removed, so normalizing twice changes nothing."""
+    return unicodedata.normalize("NFC", text)
+
+
+def email(value: Any) -> str:
+    """Trimmed and lower-cased (Meta, TikTok, Snap, Pinterest, Reddit, LinkedIn)."""
+    return _text(value).lower()
+
+
+def phone_e164(value: Any, region: str | None) -> str:
+    """E.164 with the `+`: `+44 (0)20 7946 0958` -> `+442079460958`; `00` prefixes understood."""
+    raw = _text(value)
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    try:
+        number = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException as exc:
+        raise Unusable("phone has no country code and no country is known; send it as +<country>...") from exc
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise Unusable("phone is not a complete number for its country (area code missing or wrong length)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_digits(value: Any, region: str | None) -> str:
+    """Digits with the country code and no `+` (Meta, Snap): `+1 650 555 1212` -> `16505551212`."""
+    return phone_e164(value, region)[1:]
+
+
+def name(value: Any) -> str:
+    """Trimmed and lower-cased; letters outside a-z kept as UTF-8 (Meta SDK's rule)."""
+    return _text(value).lower()
+
+
+def gender(value: Any) -> str:
+    """`m` or `f` from m/f/male/female in any case."""
+    first = _text(value).lower()[:1]
+    if first not in ("m", "f"):
+        raise Unusable("gender must be m, f, male or female")
+    return first
+
+
+def date_of_birth(value: Any) -> str:
+    """`YYYYMMDD` from `YYYY-MM-DD` or `YYYYMMDD`."""
+    digits = re.sub(r"[^0-9]", "", _text(value))
+    if len(digits) != 8:
+        raise Unusable("date_of_birth must be YYYY-MM-DD")
+    return digits
+
+
+def city(value: Any) -> str:
+    """Lower-case letters only: `St. Louis` -> `stlouis` (Meta: no digits, spaces or punctuation)."""
+    return _nfc("".join(ch for ch in _text(value).lower() if ch.isalpha()))
+
+
+def state(value: Any) -> str:
+    """Lower-case letters only; US state names become their 2-letter code (`New York` -> `ny`)."""
+    letters = city(value)
+    return US_STATE_CODES.get(letters, letters)
+
+
+def zip_code(value: Any) -> str:
+    """Lower-case, no spaces, the part before a dash: `94025-1234` -> `94025`, `SW1A 1AA` -> `sw1a1aa`."""
+    return _nfc(re.sub(r"\s+", "", _text(value).lower()).split("-", 1)[0])
+
+
+def country(value: Any) -> str:
+    """ISO 3166-1 alpha-2 in lower case."""
+    code = _text(value).lower()
+    if not re.fullmatch(r"[a-z]{2}", code):
+        raise Unusable("country must be an ISO 3166-1 alpha-2 code such as US")
+    return code
+
+
+def external_id(value: Any) -> str:
+    """Trimmed and lower-cased, as Segment and RudderStack hash it."""
+    return _text(value).lower()
+
+
+Normalizer = Callable[[Any, "str | None"], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One hashed form of one `user` field: the name adapters read under `hashed`."""
+
+    field: str
+    normalize: Normalizer
+
+
+def _plain(function: Callable[[Any], str]) -> Normalizer:
+    return lambda value, _region: function(value)
+
+
+VARIANTS: Final[Mapping[str, Variant]] = {
+    "email": Variant("email", _plain(email)),
+    "phone": Variant("phone", phone_digits),
+    "phone_e164": Variant("phone", phone_e164),
+    "first_name": Variant("first_name", _plain(name)),
+    "last_name": Variant("last_name", _plain(name)),
+    "gender": Variant("gender", _plain(gender)),
+    "date_of_birth": Variant("date_of_birth", _plain(date_of_birth)),
+    "city": Variant("city", _plain(city)),
+    "state": Variant("state", _plain(state)),
+    "zip": Variant("zip", _plain(zip_code)),
+    "country": Variant("country", _plain(country)),
+    "external_id": Variant("external_id", _plain(external_id)),
+}
+"""Every hashed variant by name. A destination lists the ones it reads in `identity_variants`."""
+
+
+def hash_one(variant: Variant, value: Any, region: str | None) -> str:
+    """The variant's SHA-256 hex; an already-hashed value (64 hex) passes through lower-cased."""
+    text = _text(value)
+    if HASHED.match(text):
+        return text.lower()
+    normalized = variant.normalize(value, region)
+    if not normalized:
+        raise Unusable("value is empty after normalization")
+    return sha256(normalized)
+
+
+def hash_identifiers(
+    user: Mapping[str, Any], variants: frozenset[str], default_region: str | None = None
+) -> tuple[dict[str, str], list[Problem]]:
+    """Hash every wanted variant of the identifiers present in `user`; unusable values become warnings."""
+    region = _region(user, default_region)
+    hashed: dict[str, str] = {}
+    warnings: list[Problem] = []
+    for key in sorted(variants):
+        variant = VARIANTS[key]
+        value = user.get(variant.field)
+        if value is None or value == "":
+            continue
+        try:
+            hashed[key] = hash_one(variant, value, region)
+        except Unusable as exc:
+            warnings.append(Problem(f"/user/{variant.field}", f"{exc}; not sent"))
+    return hashed, _unique(warnings)
+
+
+def _region(user: Mapping[str, Any], default_region: str | None) -> str | None:
+    code = user.get("country")
+    if isinstance(code, str) and re.fullmatch(r"\s*[A-Za-z]{2}\s*", code) and not HASHED.match(code):
+        return code.strip().upper()
+    return default_region
+
+
+def _unique(warnings: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(warnings))

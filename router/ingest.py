@@ -1,0 +1,199 @@
+"""Ingest: POST /v1/events - authenticate, read, normalize, persist, then answer 202 per event."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+from router import answers
+from router.body import TooLarge, read_limited
+from router.clientip import client_ip
+from router.config import Config, Source
+from router.context import RequestContext
+from router.errors import Problem
+from router.normalize import Normalized, normalize
+from router.queue.base import NewEvent, Queue, QueueFull
+from router.sources import authenticate, bearer
+
+log = structlog.get_logger("router.ingest")
+
+JSON_TYPES = ("application/json",)
+
+
+class BadBody(Exception):
+    """The body is not a usable event document; the message says why."""
+
+
+class Ingest:
+    """The /v1/events endpoint, bound to the config, the queue and the dispatcher's wake-up call."""
+
+    def __init__(self, config: Config, queue: Queue, wake: Callable[[Sequence[str]], None]) -> None:
+        self.config = config
+        self.queue = queue
+        self.wake = wake
+        self.variants = config.identity_variants()
+
+    async def handle(self, request: Request) -> JSONResponse:
+        """Answer one ingest request; nothing a client sends leads to a 500."""
+        source = authenticate(self.config.sources, bearer(request.headers.get("authorization")))
+        if source is None:
+            return answers.error(
+                401,
+                "unauthorized",
+                "send 'Authorization: Bearer <key>' with a source key from router.yaml",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in JSON_TYPES:
+            return answers.error(
+                415, "unsupported_media_type", "send the body as Content-Type: application/json"
+            )
+        try:
+            events = _events(await self._body(request), self.config.server.max_batch_events)
+        except TooLarge:
+            limit = self.config.server.max_body_bytes
+            return answers.error(
+                413, "body_too_large", f"the body is over {limit} bytes; send smaller batches"
+            )
+        except BadBody as exc:
+            return answers.error(400, "bad_request", str(exc))
+        except _TooMany as exc:
+            return answers.error(413, "too_many_events", str(exc))
+        return await self._accept(events, _context(request, source, self.config))
+
+    async def _body(self, request: Request) -> Any:
+        try:
+            body = await read_limited(request, self.config.server.max_body_bytes)
+        except ClientDisconnect as exc:
+            raise BadBody("the client closed the connection before the body was complete") from exc
+        return _parse(body)
+
+    async def _accept(self, events: list[Any], context: RequestContext) -> JSONResponse:
+        outcomes = [
+            normalize(raw, context, self.variants, self.config.default_phone_region) for raw in events
+        ]
+        stored = [(i, o.event, self._targets(o.event)) for i, o in enumerate(outcomes) if o.event]
+        new = [_new_event(event, targets, context) for _, event, targets in stored if targets]
+        if new:
+            try:
+                await self.queue.enqueue(new)
+            except QueueFull:
+                return answers.error(
+                    503, "queue_full", "the router is catching up; retry later", {"Retry-After": "5"}
+                )
+            except Exception:
+                log.exception("queue_write_failed", source=context.source, events=len(new))
+                return answers.error(
+                    503, "queue_unavailable", "events could not be stored; retry later", {"Retry-After": "5"}
+                )
+            self.wake(sorted({d for e in new for d in e.destinations}))
+        _log_outcomes(outcomes, stored, context)
+        return answers.accepted([_result(i, o) for i, o in enumerate(outcomes)])
+
+    def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
+        name = event["event_name"]
+        return tuple(
+            d.id for d in self.config.destinations if d.config.events is None or name in d.config.events
+        )
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _parse(body: bytes) -> Any:
+    if not body.strip():
+        raise BadBody('the body is empty; send one event object or {"events": [...]}')
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except UnicodeDecodeError as exc:
+        raise BadBody("the body is not valid UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise BadBody(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise BadBody(f"the body is not valid JSON: {exc}") from exc
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _events(document: Any, limit: int) -> list[Any]:
+    if not isinstance(document, dict):
+        raise BadBody('the body must be one event object or {"events": [...]}')
+    if "events" not in document:
+        return [document]
+    events = document["events"]
+    if not isinstance(events, list) or len(document) != 1:
+        raise BadBody('a batch must be exactly {"events": [<event>, ...]}')
+    if not events:
+        raise BadBody("the batch has no events")
+    if len(events) > limit:
+        raise _TooMany(f"a batch may hold at most {limit} events; this one has {len(events)}")
+    return events
+
+
+def _context(request: Request, source: Source, config: Config) -> RequestContext:
+    browser = source.kind == "browser"
+    peer = request.client.host if request.client else None
+    return RequestContext(
+        source=source.id,
+        browser=browser,
+        received_ms=int(time.time() * 1000),
+        client_ip=client_ip(request.headers.get("x-forwarded-for"), peer, config.server.trusted_proxy_hops),
+        user_agent=request.headers.get("user-agent") if browser else None,
+        referer=request.headers.get("referer") if browser else None,
+        cookies=request.cookies if browser else {},
+    )
+
+
+def _new_event(event: dict[str, Any], targets: tuple[str, ...], context: RequestContext) -> NewEvent:
+    return NewEvent(
+        source=context.source,
+        event_id=event["event_id"],
+        event_name=event["event_name"],
+        received_at=context.received_ms / 1000,
+        payload=event,
+        destinations=targets,
+    )
+
+
+def _result(index: int, outcome: Normalized) -> dict[str, Any]:
+    if outcome.event is None:
+        return {"index": index, "status": "rejected", "errors": _dicts(outcome.errors)}
+    result: dict[str, Any] = {"index": index, "status": "accepted", "event_id": outcome.event["event_id"]}
+    if outcome.warnings:
+        result["warnings"] = _dicts(outcome.warnings)
+    return result
+
+
+def _dicts(problems: list[Problem]) -> list[dict[str, str]]:
+    return [p.as_dict() for p in problems]
+
+
+def _log_outcomes(
+    outcomes: list[Normalized],
+    stored: list[tuple[int, dict[str, Any], tuple[str, ...]]],
+    context: RequestContext,
+) -> None:
+    for _, event, targets in stored:
+        log.info(
+            "event_accepted",
+            source=context.source,
+            event_id=event["event_id"],
+            event_name=event["event_name"],
+            destinations=list(targets),
+        )
+    for index, outcome in enumerate(outcomes):
+        if outcome.event is None:
+            log.info(
+                "event_rejected", source=context.source, index=index, paths=[p.path for p in outcome.errors]
+            )

@@ -1,0 +1,1 @@
+"""The durable queue: events and their per-destination delivery state."""

@@ -1,0 +1,359 @@
+"""The embedded queue: one SQLite file in WAL mode, fsynced on every commit.
+
+Durability: `journal_mode=WAL` with `synchronous=FULL`, so a commit that returned survives a process
+kill, an OS crash and a power loss. Every method runs one transaction and returns after COMMIT.
+
+Threading: a single worker thread owns the connection; async methods hand it work through
+`run_in_executor`, so the event loop never waits on an fsync. Calls on one instance are therefore
+serialized. Several instances (or processes) may share one file: every write starts with
+`BEGIN IMMEDIATE`, which takes SQLite's write lock, and `busy_timeout` makes the others wait for it.
+
+Rows: `events` holds the payload once; `deliveries` holds one row per (event, destination) with its
+state: `pending` -> `inflight` (leased by `claim`) -> deleted (delivered), back to `pending`
+(retrying, released), or kept as `dead` / `skipped` with the reason for audit.
+
+Decisions worth knowing:
+- An events row lives exactly as long as it has a delivery row in any state. Delivering the last
+  one deletes the event. An event enqueued with no destinations has nothing to deliver or audit, so
+  it is not kept; it still gets a key, so the returned list lines up with the input.
+- Keys come from `AUTOINCREMENT` and are never reused, so a stale `Job` can never point at a newer
+  event that happens to take the same key.
+- `settle` and `release` only touch rows that are `inflight`; an outcome for a row that is not
+  claimed (already settled, or never claimed) is ignored.
+- A cancelled caller does not cancel the work: a transaction already handed to the worker thread
+  still commits. For `enqueue` that means stored but not acknowledged, which at-least-once allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from router.queue.base import Dead, Delivered, Job, NewEvent, Outcome, QueueFull, Retrying, Skipped
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+STATES = ("pending", "inflight", "dead", "skipped")
+
+# Each entry moves the schema from version i to i + 1 (PRAGMA user_version). Append, never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE events (
+            pk INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            event_name TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        """CREATE TABLE deliveries (
+            event_pk INTEGER NOT NULL,
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'inflight', 'dead', 'skipped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            first_attempt_at REAL,
+            lease_until REAL,
+            last_error TEXT,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (event_pk, destination)
+        )""",
+        # Serves claim (state, destination, due time, key order) and depth/stats (state prefix).
+        """CREATE INDEX deliveries_claim
+            ON deliveries (state, destination, next_attempt_at, event_pk)""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+INSERT_EVENT = """
+INSERT INTO events (source, event_id, event_name, received_at, payload) VALUES (?, ?, ?, ?, ?)
+"""
+DELETE_EVENT = "DELETE FROM events WHERE pk = ?"
+INSERT_DELIVERY = """
+INSERT INTO deliveries (event_pk, destination, state, attempts, next_attempt_at, updated_at)
+VALUES (?, ?, 'pending', 0, ?, ?)
+"""
+COUNT_DEPTH = "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')"
+COUNT_BY_STATE = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+
+# Two ordered index scans merged, so LIMIT stops early even with a large backlog.
+SELECT_DUE = """
+SELECT d.event_pk, d.next_attempt_at, d.attempts, d.first_attempt_at, e.payload
+FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
+WHERE d.state = 'pending' AND d.destination = :destination AND d.next_attempt_at <= :now
+UNION ALL
+SELECT d.event_pk, d.next_attempt_at, d.attempts, d.first_attempt_at, e.payload
+FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
+WHERE d.state = 'inflight' AND d.destination = :destination AND d.lease_until <= :now
+ORDER BY 2, 1
+LIMIT :limit
+"""
+LEASE = """
+UPDATE deliveries SET state = 'inflight', lease_until = ?, updated_at = ?
+WHERE event_pk = ? AND destination = ?
+"""
+DELETE_DELIVERED = """
+DELETE FROM deliveries WHERE event_pk = ? AND destination = ? AND state = 'inflight'
+"""
+PRUNE_EVENT = """
+DELETE FROM events WHERE pk = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)
+"""
+# One statement records Retrying, Dead and Skipped; `counts` is 1 when it was an attempt.
+RECORD_OUTCOME = """
+UPDATE deliveries SET
+    state = :state,
+    attempts = attempts + :counts,
+    next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
+    first_attempt_at = CASE WHEN :counts THEN COALESCE(first_attempt_at, :now) ELSE first_attempt_at END,
+    last_error = :error,
+    lease_until = NULL,
+    updated_at = :now
+WHERE event_pk = :event_pk AND destination = :destination AND state = 'inflight'
+"""
+RELEASE = """
+UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?
+WHERE event_pk = ? AND destination = ? AND state = 'inflight'
+"""
+SELECT_DEAD = """
+SELECT d.event_pk, d.destination, d.last_error, d.attempts, d.updated_at, e.event_id, e.event_name
+FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
+WHERE d.state = 'dead' AND (:destination IS NULL OR d.destination = :destination)
+ORDER BY d.updated_at, d.event_pk
+"""
+REPORTED_PRAGMAS = ("journal_mode", "synchronous", "busy_timeout", "user_version")
+DEAD_LETTER_KEYS = ("event_pk", "destination", "reason", "attempts", "updated_at", "event_id", "event_name")
+
+
+class SqliteQueue:
+    """The `Queue` on one SQLite file; `max_depth` caps pending + in-flight deliveries."""
+
+    def __init__(self, path: str, *, max_depth: int | None = None) -> None:
+        self.path = path
+        self.max_depth = max_depth
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> SqliteQueue:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Create the file, its directory and the schema if needed; start the worker thread."""
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-queue")
+        try:
+            self._conn = await self._submit(_connect, self.path)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread; safe to call twice."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
+
+    async def enqueue(self, events: Sequence[NewEvent]) -> list[int]:
+        """Persist events and their delivery rows in one transaction; returns their keys."""
+        return await self._call(_enqueue, list(events), self.max_depth)
+
+    async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
+        """Lease up to `limit` due deliveries (pending, or in flight with an expired lease)."""
+        return await self._call(_claim, destination, limit, now, lease)
+
+    async def settle(self, destination: str, outcomes: Sequence[Outcome], now: float) -> None:
+        """Record what happened to claimed deliveries, all in one transaction."""
+        await self._call(_settle, destination, list(outcomes), now)
+
+    async def release(self, destination: str, event_pks: Sequence[int]) -> None:
+        """Put claimed deliveries back to pending, attempts unchanged."""
+        await self._call(_release, destination, list(event_pks), time.time())
+
+    async def depth(self) -> int:
+        """How many deliveries wait (pending or in flight)."""
+        return await self._call(_depth)
+
+    async def stats(self) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        return await self._call(_stats)
+
+    async def dead_letters(self, destination: str | None = None) -> list[dict[str, Any]]:
+        """Dead deliveries with their reason, oldest first."""
+        return await self._call(_dead_letters, destination)
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The connection's durability settings, for tests and `router check`."""
+        return await self._call(_pragmas)
+
+    async def _call(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        if self._conn is None:
+            raise RuntimeError(f"queue {self.path} is not open; await open() first")
+        return await self._submit(functools.partial(fn, self._conn, *args, **kwargs))
+
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+
+# Everything below runs on the worker thread.
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        _configure(conn)
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous = FULL")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with _immediate(conn):
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"queue schema {version} is newer than this router ({SCHEMA_VERSION})")
+        for steps in MIGRATIONS[version:]:
+            for statement in steps:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: takes the write lock at BEGIN, commits, or rolls back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _enqueue(conn: sqlite3.Connection, events: list[NewEvent], max_depth: int | None) -> list[int]:
+    rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
+    with _immediate(conn):
+        _check_room(conn, sum(len(dests) for _, dests in rows), max_depth)
+        return [_insert(conn, event, *row) for event, row in zip(events, rows, strict=True)]
+
+
+def _encode(event: NewEvent) -> str:
+    return json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _check_room(conn: sqlite3.Connection, new_rows: int, max_depth: int | None) -> None:
+    if max_depth is None or new_rows == 0:
+        return
+    depth = _depth(conn)
+    if depth + new_rows > max_depth:
+        raise QueueFull(f"queue holds {depth} deliveries; {new_rows} more would exceed {max_depth}")
+
+
+def _insert(conn: sqlite3.Connection, event: NewEvent, payload: str, destinations: tuple[str, ...]) -> int:
+    params = (event.source, event.event_id, event.event_name, event.received_at, payload)
+    pk = conn.execute(INSERT_EVENT, params).lastrowid
+    assert pk is not None
+    if not destinations:
+        conn.execute(DELETE_EVENT, (pk,))
+        return pk
+    now = time.time()
+    conn.executemany(INSERT_DELIVERY, [(pk, dest, event.received_at, now) for dest in destinations])
+    return pk
+
+
+def _claim(conn: sqlite3.Connection, destination: str, limit: int, now: float, lease: float) -> list[Job]:
+    if limit <= 0:
+        return []
+    with _immediate(conn):
+        params = {"destination": destination, "now": now, "limit": limit}
+        rows = conn.execute(SELECT_DUE, params).fetchall()
+        conn.executemany(LEASE, [(now + lease, now, row[0], destination) for row in rows])
+    return [_job(destination, *row) for row in rows]
+
+
+def _job(
+    destination: str, pk: int, _due: float, attempts: int, first_attempt_at: float | None, payload: str
+) -> Job:
+    return Job(pk, destination, json.loads(payload), attempts, first_attempt_at)
+
+
+def _settle(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> None:
+    delivered = [(o.event_pk,) for o in outcomes if isinstance(o, Delivered)]
+    recorded = [_record(o, destination, now) for o in outcomes if not isinstance(o, Delivered)]
+    with _immediate(conn):
+        conn.executemany(DELETE_DELIVERED, [(pk, destination) for (pk,) in delivered])
+        conn.executemany(PRUNE_EVENT, delivered)
+        conn.executemany(RECORD_OUTCOME, recorded)
+
+
+def _record(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:
+    params = {"event_pk": outcome.event_pk, "destination": destination, "now": now}
+    match outcome:
+        case Retrying(next_attempt_at=next_at, error=error):
+            return params | {"state": "pending", "counts": 1, "next_attempt_at": next_at, "error": error}
+        case Dead(reason=reason):
+            return params | {"state": "dead", "counts": 1, "next_attempt_at": None, "error": reason}
+        case Skipped(reason=reason):
+            return params | {"state": "skipped", "counts": 0, "next_attempt_at": None, "error": reason}
+
+
+def _release(conn: sqlite3.Connection, destination: str, event_pks: list[int], now: float) -> None:
+    with _immediate(conn):
+        conn.executemany(RELEASE, [(now, pk, destination) for pk in event_pks])
+
+
+def _depth(conn: sqlite3.Connection) -> int:
+    count: int = conn.execute(COUNT_DEPTH).fetchone()[0]
+    return count
+
+
+def _stats(conn: sqlite3.Connection) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    counts.update(conn.execute(COUNT_BY_STATE).fetchall())
+    return counts
+
+
+def _dead_letters(conn: sqlite3.Connection, destination: str | None) -> list[dict[str, Any]]:
+    rows = conn.execute(SELECT_DEAD, {"destination": destination}).fetchall()
+    return [dict(zip(DEAD_LETTER_KEYS, row, strict=True)) for row in rows]
+
+
+def _pragmas(conn: sqlite3.Connection) -> dict[str, Any]:
+    return {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in REPORTED_PRAGMAS}

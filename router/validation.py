@@ -1,0 +1,108 @@
+"""JSON Schema validation that reports every problem with its path and a message free of input values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from router.errors import Problem
+
+Formatter = Callable[[Iterable[str | int]], str]
+
+PROPERTY_NAMES = "has a key that is not a valid name (letters, digits and _, at most 100 characters)"
+FORMATS = FormatChecker(["ipv4", "ipv6"])
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return "T" in value.upper() and parsed.tzinfo is not None
+
+
+@cache
+def validator_for(path: Path) -> Draft202012Validator:
+    """A validator for the schema file, checked once and reused."""
+    schema = json.loads(path.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=FORMATS)
+
+
+def json_pointer(parts: Iterable[str | int]) -> str:
+    """`["user", "email"]` -> `/user/email`; the document itself is ``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def problems(validator: Draft202012Validator, instance: Any, fmt: Formatter = json_pointer) -> list[Problem]:
+    """Every validation problem, deepest first, one per place and cause, sorted by path."""
+    found: list[Problem] = []
+    for error in validator.iter_errors(instance):
+        found.extend(_describe(error, fmt))
+    return sorted(dict.fromkeys(found), key=lambda p: p.path)
+
+
+def _schema(error: ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _describe(error: ValidationError, fmt: Formatter) -> list[Problem]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = _schema(error).get("properties", {})
+        return [
+            Problem(fmt([*path, key]), f"unknown field; expected one of: {', '.join(sorted(allowed))}")
+            for key in error.instance
+            if key not in allowed
+        ]
+    if error.validator == "required":
+        required: list[str] = list(cast(list[str], error.validator_value))
+        missing = [k for k in required if isinstance(error.instance, dict) and k not in error.instance]
+        return [Problem(fmt([*path, key]), "is required") for key in missing]
+    if "propertyNames" in error.relative_schema_path:
+        return [Problem(fmt(path), PROPERTY_NAMES)]
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        return _describe_alternatives(error, fmt)
+    return [Problem(fmt(path), _message(error))]
+
+
+def _describe_alternatives(error: ValidationError, fmt: Formatter) -> list[Problem]:
+    deepest = max(error.context or [], key=lambda e: len(e.absolute_path))
+    if len(deepest.absolute_path) > len(error.absolute_path):
+        return _describe(deepest, fmt)
+    options = "; or ".join(dict.fromkeys(_message(e) for e in error.context or []))
+    return [Problem(fmt(list(error.absolute_path)), options)]
+
+
+def _message(error: ValidationError) -> str:
+    kind, expected = error.validator, cast(Any, error.validator_value)
+    hint = _schema(error).get("x-hint")
+    messages: dict[str, Callable[[], str]] = {
+        "type": lambda: f"must be of type {_alternatives(expected)}",
+        "enum": lambda: f"must be one of: {', '.join(map(str, expected))}",
+        "const": lambda: f"must be {json.dumps(expected)}",
+        "pattern": lambda: "has an invalid format" + (f"; expected {hint}" if hint else ""),
+        "format": lambda: f"must be a valid {expected}",
+        "minLength": lambda: f"must be at least {expected} characters long",
+        "maxLength": lambda: f"must be at most {expected} characters long",
+        "minimum": lambda: f"must be at least {expected}",
+        "maximum": lambda: f"must be at most {expected}",
+        "minItems": lambda: f"must have at least {expected} items",
+        "maxItems": lambda: f"must have at most {expected} items",
+        "maxProperties": lambda: f"must have at most {expected} keys",
+        "propertyNames": lambda: PROPERTY_NAMES,
+        "not": lambda: "has a combination of fields that is not allowed",
+    }
+    make = messages.get(str(kind))
+    return make() if make else f"is not valid ({kind})"
+
+
+def _alternatives(expected: Any) -> str:
+    return " or ".join(expected) if isinstance(expected, list) else str(expected)

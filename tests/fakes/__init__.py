@@ -1,0 +1,1 @@
+"""Loopback fakes of the ad platforms' conversion APIs, each enforcing that platform's contract."""
