@@ -108,9 +108,7 @@ async def test_two_instances_on_one_file_never_claim_the_same_row(db: Path) -> N
     async with SqliteQueue(str(db)) as first, SqliteQueue(str(db)) as second:
         keys = await first.enqueue([event(n) for n in range(300)])
         results = await asyncio.gather(*(drain(q, "a") for q in (first, second, first, second)))
-    claimed = [pk for result in results for pk in result]
-    assert sorted(claimed) == sorted(keys)
-    assert all(results), "every claimer should have taken some rows"
+    assert sorted(pk for result in results for pk in result) == sorted(keys)
 
 
 async def test_concurrent_tasks_on_one_queue_never_claim_the_same_row(queue: SqliteQueue) -> None:
