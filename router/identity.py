@@ -78,6 +78,11 @@ def name(value: Any) -> str:
     return _text(value).lower()
 
 
+def letters(value: Any) -> str:
+    """Lower-case letters only, accents kept as UTF-8: `Mary-Ann` -> `maryann` (Snap, Pinterest names)."""
+    return _nfc("".join(ch for ch in _text(value).lower() if ch.isalpha()))
+
+
 def gender(value: Any) -> str:
     """`m` or `f` from m/f/male/female in any case."""
     first = _text(value).lower()[:1]
@@ -96,7 +101,7 @@ def date_of_birth(value: Any) -> str:
 
 def city(value: Any) -> str:
     """Lower-case letters only: `St. Louis` -> `stlouis` (Meta: no digits, spaces or punctuation)."""
-    return _nfc("".join(ch for ch in _text(value).lower() if ch.isalpha()))
+    return letters(value)
 
 
 def state(value: Any) -> str:
@@ -144,6 +149,8 @@ VARIANTS: Final[Mapping[str, Variant]] = {
     "phone_e164": Variant("phone", phone_e164),
     "first_name": Variant("first_name", _plain(name)),
     "last_name": Variant("last_name", _plain(name)),
+    "first_name_letters": Variant("first_name", _plain(letters)),
+    "last_name_letters": Variant("last_name", _plain(letters)),
     "gender": Variant("gender", _plain(gender)),
     "date_of_birth": Variant("date_of_birth", _plain(date_of_birth)),
     "city": Variant("city", _plain(city)),

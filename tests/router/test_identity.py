@@ -260,6 +260,7 @@ def test_full_user_every_variant() -> None:
         "email": "jane.doe@example.com", "phone": "16505551212", "phone_e164": "+16505551212",
         "first_name": "jane", "last_name": "doe", "gender": "f", "date_of_birth": "19900704",
         "city": "stlouis", "state": "mo", "zip": "63101", "country": "us", "external_id": "u-1",
+        "first_name_letters": "jane", "last_name_letters": "doe",
     }  # fmt: skip
     assert hashed(user, *ALL) == {key: sha(plain) for key, plain in expected.items()}
 
@@ -310,3 +311,9 @@ def test_city_and_zip_are_idempotent_on_any_text(normalizer: Norm, text: str) ->
     """city and zip: normalizing twice equals normalizing once, for any text."""
     once = normalizer(text)
     assert normalizer(once) == once
+
+
+def test_letters_variant_drops_punctuation_and_keeps_accents() -> None:
+    """`first_name_letters` (Snap, Pinterest): lower-case letters only, `Mary-Ann` -> `maryann`."""
+    assert hashed({"first_name": " Mary-Ann "}, "first_name_letters") == {"first_name_letters": sha("maryann")}
+    assert hashed({"last_name": "Raphaël O'Neil"}, "last_name_letters") == {"last_name_letters": sha("raphaëloneil")}
