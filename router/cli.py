@@ -101,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=8,
+        timeout_graceful_shutdown=3,
         server_header=False,
     )
     return 0

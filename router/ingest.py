@@ -24,6 +24,7 @@ from router.sources import authenticate, bearer
 log = structlog.get_logger("router.ingest")
 
 JSON_TYPES = ("application/json",)
+RETRY_AFTER = "5"
 
 
 class BadBody(Exception):
@@ -78,23 +79,27 @@ class Ingest:
         outcomes = [
             normalize(raw, context, self.variants, self.config.default_phone_region) for raw in events
         ]
-        stored = [(i, o.event, self._targets(o.event)) for i, o in enumerate(outcomes) if o.event]
-        new = [_new_event(event, targets, context) for _, event, targets in stored if targets]
-        if new:
-            try:
-                await self.queue.enqueue(new)
-            except QueueFull:
-                return answers.error(
-                    503, "queue_full", "the router is catching up; retry later", {"Retry-After": "5"}
-                )
-            except Exception:
-                log.exception("queue_write_failed", source=context.source, events=len(new))
-                return answers.error(
-                    503, "queue_unavailable", "events could not be stored; retry later", {"Retry-After": "5"}
-                )
-            self.wake(sorted({d for e in new for d in e.destinations}))
-        _log_outcomes(outcomes, stored, context)
-        return answers.accepted([_result(i, o) for i, o in enumerate(outcomes)])
+        valid = [(i, o.event) for i, o in enumerate(outcomes) if o.event is not None]
+        new = [_new_event(event, self._targets(event), context) for _, event in valid]
+        try:
+            keys = await self.queue.enqueue(new) if new else []
+        except QueueFull:
+            return answers.error(
+                503, "queue_full", "the router is catching up; retry later", {"Retry-After": RETRY_AFTER}
+            )
+        except Exception:
+            log.exception("queue_write_failed", source=context.source, events=len(new))
+            return answers.error(
+                503,
+                "queue_unavailable",
+                "events could not be stored; retry later",
+                {"Retry-After": RETRY_AFTER},
+            )
+        duplicates = {i for (i, _), key in zip(valid, keys, strict=True) if key is None}
+        stored = [e for e, key in zip(new, keys, strict=True) if key is not None and e.destinations]
+        self.wake(sorted({d for e in stored for d in e.destinations}))
+        _log_outcomes(outcomes, new, keys, context)
+        return answers.accepted([_result(i, o, i in duplicates) for i, o in enumerate(outcomes)])
 
     def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
         name = event["event_name"]
@@ -166,10 +171,11 @@ def _new_event(event: dict[str, Any], targets: tuple[str, ...], context: Request
     )
 
 
-def _result(index: int, outcome: Normalized) -> dict[str, Any]:
+def _result(index: int, outcome: Normalized, duplicate: bool) -> dict[str, Any]:
     if outcome.event is None:
         return {"index": index, "status": "rejected", "errors": _dicts(outcome.errors)}
-    result: dict[str, Any] = {"index": index, "status": "accepted", "event_id": outcome.event["event_id"]}
+    status = "duplicate" if duplicate else "accepted"
+    result: dict[str, Any] = {"index": index, "status": status, "event_id": outcome.event["event_id"]}
     if outcome.warnings:
         result["warnings"] = _dicts(outcome.warnings)
     return result
@@ -180,17 +186,16 @@ def _dicts(problems: list[Problem]) -> list[dict[str, str]]:
 
 
 def _log_outcomes(
-    outcomes: list[Normalized],
-    stored: list[tuple[int, dict[str, Any], tuple[str, ...]]],
-    context: RequestContext,
+    outcomes: list[Normalized], new: list[NewEvent], keys: list[int | None], context: RequestContext
 ) -> None:
-    for _, event, targets in stored:
+    for event, key in zip(new, keys, strict=True):
+        name = "event_accepted" if key is not None else "event_duplicate"
         log.info(
-            "event_accepted",
+            name,
             source=context.source,
-            event_id=event["event_id"],
-            event_name=event["event_name"],
-            destinations=list(targets),
+            event_id=event.event_id,
+            event_name=event.event_name,
+            destinations=list(event.destinations),
         )
     for index, outcome in enumerate(outcomes):
         if outcome.event is None:

@@ -65,6 +65,25 @@ class Skipped:
 Outcome: TypeAlias = Delivered | Retrying | Dead | Skipped
 
 
+@dataclass(frozen=True, slots=True)
+class DeadFilter:
+    """Which dead letters a listing or a replay means; None matches everything."""
+
+    destination: str | None = None
+    since: float | None = None
+    event_id: str | None = None
+
+
+DEAD_LETTER_KEYS = (
+    "event_pk", "destination", "reason", "attempts", "first_attempt_at", "updated_at",
+    "source", "event_id", "event_name",
+)  # fmt: skip
+"""The keys of every dead letter dict; `updated_at` is when it died."""
+
+DEDUP_WINDOW = 48 * 3600.0
+"""How long a (source, event_name, event_id) is remembered: the platforms' own dedup window."""
+
+
 class QueueFull(Exception):
     """The queue refuses new events (backpressure); the ingest answers 503."""
 
@@ -78,8 +97,15 @@ class Queue(Protocol):
     async def close(self) -> None:
         """Release connections; pending work stays stored."""
 
-    async def enqueue(self, events: Sequence[NewEvent]) -> list[int]:
-        """Persist events and their delivery rows in one transaction; returns their keys."""
+    async def enqueue(self, events: Sequence[NewEvent]) -> list[int | None]:
+        """Persist events and their delivery rows in one transaction; returns their keys.
+
+        An event whose (source, event_name, event_id) was received in the last DEDUP_WINDOW seconds
+        is a duplicate: it is not stored and its key is None.
+        """
+
+    async def recover(self) -> int:
+        """After a crash: hand back deliveries this instance had claimed; returns how many."""
 
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
         """Take up to `limit` due deliveries (pending, or leased and expired), oldest first."""
@@ -92,3 +118,18 @@ class Queue(Protocol):
 
     async def depth(self) -> int:
         """How many deliveries wait (pending or in flight)."""
+
+    async def stats(self) -> dict[str, int]:
+        """How many deliveries are in each state (pending, inflight, dead, skipped)."""
+
+    async def dead_letters(
+        self, where: DeadFilter | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Dead deliveries matching the filter, oldest first, as dicts with DEAD_LETTER_KEYS."""
+
+    async def replay(self, where: DeadFilter, now: float, limit: int) -> int:
+        """Turn up to `limit` matching dead letters back into fresh pending deliveries; returns how many."""
+
+    async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
+        """Delete dead and skipped rows that died before `dead_before`, and dedup keys older than
+        `seen_before`; returns how many rows of each kind went."""

@@ -37,7 +37,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from router.queue.base import Dead, Delivered, Job, NewEvent, Outcome, QueueFull, Retrying, Skipped
+from router.queue.base import (
+    DEAD_LETTER_KEYS,
+    DEDUP_WINDOW,
+    Dead,
+    DeadFilter,
+    Delivered,
+    Job,
+    NewEvent,
+    Outcome,
+    QueueFull,
+    Retrying,
+    Skipped,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -71,6 +83,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Serves claim (state, destination, due time, key order) and depth/stats (state prefix).
         """CREATE INDEX deliveries_claim
             ON deliveries (state, destination, next_attempt_at, event_pk)""",
+    ),
+    (
+        # Router-side idempotency: (source, event_name, event_id) seen in the last 48 hours.
+        """CREATE TABLE seen (
+            source TEXT NOT NULL,
+            event_name TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            PRIMARY KEY (source, event_name, event_id)
+        )""",
+        "CREATE INDEX seen_age ON seen (received_at)",
+        "CREATE INDEX deliveries_age ON deliveries (state, updated_at)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -124,14 +148,35 @@ RELEASE = """
 UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?
 WHERE event_pk = ? AND destination = ? AND state = 'inflight'
 """
-SELECT_DEAD = """
-SELECT d.event_pk, d.destination, d.last_error, d.attempts, d.updated_at, e.event_id, e.event_name
-FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
-WHERE d.state = 'dead' AND (:destination IS NULL OR d.destination = :destination)
-ORDER BY d.updated_at, d.event_pk
+DEAD_MATCH = """
+d.state = 'dead'
+AND (:destination IS NULL OR d.destination = :destination)
+AND (:since IS NULL OR d.updated_at >= :since)
+AND (:event_id IS NULL OR e.event_id = :event_id)
 """
+SELECT_DEAD = f"""
+SELECT d.event_pk, d.destination, d.last_error, d.attempts, d.first_attempt_at, d.updated_at,
+       e.source, e.event_id, e.event_name
+FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
+WHERE {DEAD_MATCH}
+ORDER BY d.updated_at, d.event_pk
+LIMIT :limit
+"""
+REPLAY = f"""
+UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL, last_error = NULL,
+    lease_until = NULL, next_attempt_at = :now, updated_at = :now
+WHERE (event_pk, destination) IN (
+    SELECT d.event_pk, d.destination FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
+    WHERE {DEAD_MATCH} ORDER BY d.updated_at, d.event_pk LIMIT :limit
+)
+"""
+SEEN = "SELECT received_at FROM seen WHERE source = ? AND event_name = ? AND event_id = ?"
+REMEMBER = "INSERT OR REPLACE INTO seen (source, event_name, event_id, received_at) VALUES (?, ?, ?, ?)"
+RECOVER = "UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE state = 'inflight'"
+PURGE_DEAD = "DELETE FROM deliveries WHERE state IN ('dead', 'skipped') AND updated_at < ?"
+PRUNE_ORPHANS = "DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)"
+PURGE_SEEN = "DELETE FROM seen WHERE received_at < ?"
 REPORTED_PRAGMAS = ("journal_mode", "synchronous", "busy_timeout", "user_version")
-DEAD_LETTER_KEYS = ("event_pk", "destination", "reason", "attempts", "updated_at", "event_id", "event_name")
 
 
 class SqliteQueue:
@@ -172,9 +217,14 @@ class SqliteQueue:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         executor.shutdown(wait=True)
 
-    async def enqueue(self, events: Sequence[NewEvent]) -> list[int]:
-        """Persist events and their delivery rows in one transaction; returns their keys."""
+    async def enqueue(self, events: Sequence[NewEvent]) -> list[int | None]:
+        """Persist new events and their delivery rows in one transaction; duplicates get None."""
         return await self._call(_enqueue, list(events), self.max_depth)
+
+    async def recover(self) -> int:
+        """Hand every in-flight delivery back: one SQLite file belongs to one router process, so
+        whatever is in flight when it opens was claimed by a process that died."""
+        return await self._call(_recover)
 
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
         """Lease up to `limit` due deliveries (pending, or in flight with an expired lease)."""
@@ -196,9 +246,19 @@ class SqliteQueue:
         """How many deliveries are in each state."""
         return await self._call(_stats)
 
-    async def dead_letters(self, destination: str | None = None) -> list[dict[str, Any]]:
-        """Dead deliveries with their reason, oldest first."""
-        return await self._call(_dead_letters, destination)
+    async def dead_letters(
+        self, where: DeadFilter | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Dead deliveries matching the filter with their reason, oldest first."""
+        return await self._call(_dead_letters, where or DeadFilter(), limit)
+
+    async def replay(self, where: DeadFilter, now: float, limit: int) -> int:
+        """Make up to `limit` matching dead letters pending again, as if new; returns how many."""
+        return await self._call(_replay, where, now, limit)
+
+    async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
+        """Delete old dead/skipped rows, the events left without deliveries, and old dedup keys."""
+        return await self._call(_purge, dead_before, seen_before)
 
     async def pragmas(self) -> dict[str, Any]:
         """The connection's durability settings, for tests and `router check`."""
@@ -267,11 +327,46 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _enqueue(conn: sqlite3.Connection, events: list[NewEvent], max_depth: int | None) -> list[int]:
+def _enqueue(conn: sqlite3.Connection, events: list[NewEvent], max_depth: int | None) -> list[int | None]:
     rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
     with _immediate(conn):
         _check_room(conn, sum(len(dests) for _, dests in rows), max_depth)
-        return [_insert(conn, event, *row) for event, row in zip(events, rows, strict=True)]
+        return [
+            None if _seen(conn, event) else _insert(conn, event, *row)
+            for event, row in zip(events, rows, strict=True)
+        ]
+
+
+def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:
+    """Whether the event is a duplicate; if not, remember it (in the same transaction)."""
+    key = (event.source, event.event_name, event.event_id)
+    row = conn.execute(SEEN, key).fetchone()
+    if row is not None and row[0] > event.received_at - DEDUP_WINDOW:
+        return True
+    conn.execute(REMEMBER, (*key, event.received_at))
+    return False
+
+
+def _recover(conn: sqlite3.Connection) -> int:
+    with _immediate(conn):
+        return conn.execute(RECOVER).rowcount
+
+
+def _replay(conn: sqlite3.Connection, where: DeadFilter, now: float, limit: int) -> int:
+    with _immediate(conn):
+        return conn.execute(REPLAY, _match(where) | {"now": now, "limit": limit}).rowcount
+
+
+def _purge(conn: sqlite3.Connection, dead_before: float, seen_before: float) -> dict[str, int]:
+    with _immediate(conn):
+        dead = conn.execute(PURGE_DEAD, (dead_before,)).rowcount
+        events = conn.execute(PRUNE_ORPHANS).rowcount
+        seen = conn.execute(PURGE_SEEN, (seen_before,)).rowcount
+    return {"dead_or_skipped": dead, "events": events, "dedup_keys": seen}
+
+
+def _match(where: DeadFilter) -> dict[str, Any]:
+    return {"destination": where.destination, "since": where.since, "event_id": where.event_id}
 
 
 def _encode(event: NewEvent) -> str:
@@ -350,8 +445,8 @@ def _stats(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
-def _dead_letters(conn: sqlite3.Connection, destination: str | None) -> list[dict[str, Any]]:
-    rows = conn.execute(SELECT_DEAD, {"destination": destination}).fetchall()
+def _dead_letters(conn: sqlite3.Connection, where: DeadFilter, limit: int | None) -> list[dict[str, Any]]:
+    rows = conn.execute(SELECT_DEAD, _match(where) | {"limit": -1 if limit is None else limit}).fetchall()
     return [dict(zip(DEAD_LETTER_KEYS, row, strict=True)) for row in rows]
 
 

@@ -10,6 +10,7 @@ after `enqueue` has returned, i.e. after COMMIT: the parent treats each printed 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from router.queue.base import Delivered, NewEvent
@@ -23,7 +24,14 @@ async def enqueue_forever(queue: SqliteQueue) -> None:
     n = 0
     while True:
         batch = [
-            NewEvent("web", f"ev-{n}-{i}", "purchase", float(n), {"n": n, "pad": "x" * 300}, ("kept", "sent"))
+            NewEvent(
+                "web",
+                f"ev-{os.getpid()}-{n}-{i}",
+                "purchase",
+                float(n),
+                {"n": n, "pad": "x" * 300},
+                ("kept", "sent"),
+            )
             for i in range(1 + n % 3)
         ]
         keys = await queue.enqueue(batch)

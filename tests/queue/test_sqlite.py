@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 
-from router.queue.base import Dead, Delivered, Job, NewEvent, Outcome, QueueFull, Retrying, Skipped
+from router.queue.base import (
+    Dead,
+    DeadFilter,
+    Delivered,
+    Job,
+    NewEvent,
+    Outcome,
+    QueueFull,
+    Retrying,
+    Skipped,
+)
 from router.queue.sqlite import SCHEMA_VERSION, SqliteQueue
 
 
@@ -152,11 +162,18 @@ async def test_dead_is_kept_as_dead_letter(queue: SqliteQueue) -> None:
     assert await queue.claim("a", 10, now=1e9, lease=30.0) == []
     assert await queue.stats() == {"pending": 2, "inflight": 0, "dead": 1, "skipped": 0}
     expected = {
-        "event_pk": pk, "destination": "a", "reason": "400 invalid pixel", "attempts": 1,
-        "updated_at": 105.0, "event_id": "ev-1", "event_name": "purchase",
+        "event_pk": pk,
+        "destination": "a",
+        "reason": "400 invalid pixel",
+        "attempts": 1,
+        "first_attempt_at": 105.0,
+        "updated_at": 105.0,
+        "source": "web",
+        "event_id": "ev-1",
+        "event_name": "purchase",
     }
     assert await queue.dead_letters() == [expected]
-    assert await queue.dead_letters("b") == []
+    assert await queue.dead_letters(DeadFilter(destination="b")) == []
     assert other != pk
 
 
@@ -177,7 +194,9 @@ async def test_settle_mixes_outcomes_in_one_call(queue: SqliteQueue) -> None:
     keys = await queue.enqueue([event(n) for n in range(4)])
     await queue.claim("a", 10, now=100.0, lease=30.0)
     outcomes: list[Outcome] = [
-        Delivered(keys[0]), Retrying(keys[1], 200.0, "429"), Dead(keys[2], "400"),
+        Delivered(keys[0]),
+        Retrying(keys[1], 200.0, "429"),
+        Dead(keys[2], "400"),
         Skipped(keys[3], "x"),
     ]
     await queue.settle("a", outcomes, now=101.0)

@@ -37,8 +37,12 @@ def run_until_killed(path: Path, acks_wanted: int) -> list[int]:
     """Start the child, read `acks_wanted` acknowledged keys, SIGKILL it; every key it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(CHILD), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=ROOT, env=env,
+        [sys.executable, str(CHILD), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     watchdog = threading.Timer(CHILD_TIMEOUT, proc.kill)
     watchdog.start()
@@ -140,8 +144,14 @@ def settled(row: Row, o: Outcome, now: float) -> Row | None:
         case Retrying(next_attempt_at=at, error=error):
             return Row("pending", row.attempts + 1, at, first, None, error)
         case Dead(reason=reason):
-            return replace(row, state="dead", attempts=row.attempts + 1, first_attempt_at=first,
-                           lease_until=None, last_error=reason)
+            return replace(
+                row,
+                state="dead",
+                attempts=row.attempts + 1,
+                first_attempt_at=first,
+                lease_until=None,
+                last_error=reason,
+            )
         case Skipped(reason=reason):
             return replace(row, state="skipped", lease_until=None, last_error=reason)
     raise AssertionError(o)
@@ -161,6 +171,7 @@ class QueueModel(RuleBasedStateMachine):
         self.now = 1000.0
         self.rows: dict[tuple[int, str], Row] = {}
         self.last_key = 0
+        self.serial = 0
         self.payloads: dict[int, dict[str, float]] = {}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -192,7 +203,8 @@ class QueueModel(RuleBasedStateMachine):
     @rule(batch=st.lists(st.lists(st.sampled_from(DESTINATIONS), max_size=4), min_size=1, max_size=4))
     def enqueue(self, batch: list[list[str]]) -> None:
         """Store a batch, or refuse all of it when it would pass `max_depth`."""
-        payloads = [{"i": i, "at": self.now} for i in range(len(batch))]
+        payloads = [{"i": self.serial + i, "at": self.now} for i in range(len(batch))]
+        self.serial += len(batch)  # unique event ids: a repeated id would be a duplicate, not stored
         events = [
             NewEvent("web", f"e{p['i']}", "lead", self.now, p, tuple(d))
             for p, d in zip(payloads, batch, strict=True)
@@ -212,8 +224,12 @@ class QueueModel(RuleBasedStateMachine):
             for dest in dests:
                 self.rows[(pk, dest)] = Row("pending", 0, self.now, None, None, None)
 
-    @rule(destination=st.sampled_from(DESTINATIONS), limit=st.integers(1, 4), lease=st.integers(1, 20),
-          data=st.data())
+    @rule(
+        destination=st.sampled_from(DESTINATIONS),
+        limit=st.integers(1, 4),
+        lease=st.integers(1, 20),
+        data=st.data(),
+    )
     def claim(self, destination: str, limit: int, lease: int, data: st.DataObject) -> None:
         """Claim exactly the rows the model says are due, oldest first; then finish some of them."""
         due = sorted(
@@ -247,10 +263,18 @@ class QueueModel(RuleBasedStateMachine):
 
     def finish(self, destination: str, keys: list[int], data: st.DataObject) -> None:
         """Settle, release or keep each in-flight row, as a dispatcher would after sending."""
-        plan = data.draw(st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 30)), min_size=len(keys),
-                                  max_size=len(keys)))
-        outcomes = [outcome(kind, pk, self.now + delay) for pk, (kind, delay) in zip(keys, plan, strict=True)
-                    if kind in KINDS]
+        plan = data.draw(
+            st.lists(
+                st.tuples(st.sampled_from(ACTIONS), st.integers(0, 30)),
+                min_size=len(keys),
+                max_size=len(keys),
+            )
+        )
+        outcomes = [
+            outcome(kind, pk, self.now + delay)
+            for pk, (kind, delay) in zip(keys, plan, strict=True)
+            if kind in KINDS
+        ]
         released = [pk for pk, (kind, _) in zip(keys, plan, strict=True) if kind == "release"]
         self.run(self.queue.settle(destination, outcomes, self.now))
         self.run(self.queue.release(destination, released))

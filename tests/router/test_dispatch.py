@@ -14,7 +14,7 @@ import pytest
 from destinations.meta.adapter import API_VERSION
 from router.config import Config
 from router.dispatch import Dispatcher
-from router.queue.base import NewEvent
+from router.queue.base import DeadFilter, NewEvent
 from router.queue.factory import open_queue
 from router.queue.sqlite import SqliteQueue
 from tests.conftest import META_TOKEN
@@ -110,7 +110,7 @@ async def test_split_isolates_the_event_meta_refuses(rig: Rig) -> None:
     # 4 refused -> [2 refused -> [1 refused, 1 ok]], [2 ok]
     assert [r.n_events for r in rig.fake.requests] == [4, 2, 1, 1, 2]
     assert len(rig.fake.received) == 3
-    dead = await rig.queue.dead_letters("meta_main")
+    dead = await rig.queue.dead_letters(DeadFilter(destination="meta_main"))
     assert len(dead) == 1 and "Meta 100" in dead[0]["reason"]
 
 
@@ -131,7 +131,7 @@ async def test_a_bad_token_is_a_dead_letter_after_one_attempt(rig: Rig) -> None:
     await rig.queue.enqueue([lead(1), lead(2)])
     await rig.drain()
     assert len(rig.fake.requests) == 1
-    dead = await rig.queue.dead_letters("meta_main")
+    dead = await rig.queue.dead_letters(DeadFilter(destination="meta_main"))
     assert {d["event_id"] for d in dead} == {"lead-1", "lead-2"}
     assert all("access token invalid" in d["reason"] for d in dead)
 
@@ -142,5 +142,5 @@ async def test_events_past_metas_age_limit_are_dead_lettered_unsent(rig: Rig) ->
     await rig.queue.enqueue([lead(1, timestamp_ms=old_ms), lead(2)])
     await rig.drain()
     assert rig.fake.event_ids() == ["lead-2"]
-    (dead,) = await rig.queue.dead_letters("meta_main")
+    (dead,) = await rig.queue.dead_letters(DeadFilter(destination="meta_main"))
     assert dead["event_id"] == "lead-1" and "expired" in dead["reason"]

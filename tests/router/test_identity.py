@@ -315,5 +315,9 @@ def test_city_and_zip_are_idempotent_on_any_text(normalizer: Norm, text: str) ->
 
 def test_letters_variant_drops_punctuation_and_keeps_accents() -> None:
     """`first_name_letters` (Snap, Pinterest): lower-case letters only, `Mary-Ann` -> `maryann`."""
-    assert hashed({"first_name": " Mary-Ann "}, "first_name_letters") == {"first_name_letters": sha("maryann")}
-    assert hashed({"last_name": "Raphaël O'Neil"}, "last_name_letters") == {"last_name_letters": sha("raphaëloneil")}
+    assert hashed({"first_name": " Mary-Ann "}, "first_name_letters") == {
+        "first_name_letters": sha("maryann")
+    }
+    assert hashed({"last_name": "Raphaël O'Neil"}, "last_name_letters") == {
+        "last_name_letters": sha("raphaëloneil")
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,37 @@ def test_browser_referer_becomes_the_page_url_without_emails(client: TestClient,
     assert stored["page"]["url"] == "https://shop.example.com/thanks?gclid=Cj0-x_1"
     assert stored["ids"]["gclid"] == "Cj0-x_1"
     assert "jane" not in json.dumps(stored)
+
+
+def test_a_resent_event_is_answered_duplicate_and_queued_once(client: TestClient, tmp_path: Path) -> None:
+    """A browser retry or webhook re-delivery of the same event id is `duplicate`, not queued twice."""
+    first = client.post("/v1/events", headers=WEB, json=purchase()).json()["results"][0]
+    again = client.post("/v1/events", headers=WEB, json={"events": [purchase(), purchase(event_id="o-9")]})
+    assert first["status"] == "accepted"
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "accepted"]
+    assert again.json()["results"][0]["event_id"] == "order-1"
+    assert [p["event_id"] for p in stored_payloads(tmp_path)] == ["order-1", "o-9"]
+
+
+def test_backend_and_browser_copies_of_one_order_are_not_duplicates(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """The key includes the source: the pixel-side and backend-side copies both go out (platforms dedup)."""
+    client.post("/v1/events", headers=WEB, json=purchase())
+    result = client.post("/v1/events", headers=BACKEND, json=purchase()).json()["results"][0]
+    assert result["status"] == "accepted"
+    assert len(stored_payloads(tmp_path)) == 2
+
+
+def test_a_full_queue_answers_503_with_retry_after(make_config: Any) -> None:
+    """Backpressure: past queue.max_depth the ingest refuses with 503 + Retry-After and stores nothing."""
+    config = make_config()
+    config = replace(config, queue=replace(config.queue, max_depth=2))
+    lead = {"event_name": "lead", "action_source": "crm", "user": {"email": "a@b.co"}}
+    with TestClient(create_app(config)) as client:
+        ok = client.post("/v1/events", headers=BACKEND, json={"events": [lead, lead]})
+        assert [r["status"] for r in ok.json()["results"]] == ["accepted", "accepted"]
+        full = client.post("/v1/events", headers=BACKEND, json=lead)
+        assert full.status_code == 503
+        assert full.headers["retry-after"] == "5"
+        assert full.json()["error"]["code"] == "queue_full"

@@ -1,0 +1,101 @@
+"""Queue behaviour every backend shares: idempotency, crash recovery, dead letters, replay, purge."""
+
+from __future__ import annotations
+
+from router.queue.base import DEDUP_WINDOW, Dead, DeadFilter, Delivered, NewEvent, Queue, Skipped
+
+
+def event(event_id: str, received_at: float = 1000.0, destinations: tuple[str, ...] = ("a",)) -> NewEvent:
+    """A small event from the `web` source."""
+    return NewEvent("web", event_id, "purchase", received_at, {"event_id": event_id}, destinations)
+
+
+async def kill(queue: Queue, destination: str, reasons: dict[int, str], now: float) -> None:
+    """Claim everything due for the destination and settle the given keys as dead."""
+    await queue.claim(destination, 100, now=now, lease=30)
+    await queue.settle(destination, [Dead(pk, reason) for pk, reason in reasons.items()], now=now)
+
+
+async def test_a_repeated_event_is_a_duplicate_within_48_hours(any_queue: Queue) -> None:
+    """Same (source, event_name, event_id) again: not stored, key None; after 48 h it is new again."""
+    [first] = await any_queue.enqueue([event("o-1")])
+    assert first is not None
+    assert await any_queue.enqueue([event("o-1", 1000.0 + 3600)]) == [None]
+    assert await any_queue.depth() == 1
+    [later] = await any_queue.enqueue([event("o-1", 1000.0 + DEDUP_WINDOW + 1)])
+    assert later is not None and later != first
+    assert await any_queue.depth() == 2
+
+
+async def test_duplicates_inside_one_batch_are_caught(any_queue: Queue) -> None:
+    """A batch holding the same event twice stores it once."""
+    keys = await any_queue.enqueue([event("o-2"), event("o-2"), event("o-3")])
+    assert keys[1] is None and keys[0] is not None and keys[2] is not None
+
+
+async def test_other_source_or_name_is_not_a_duplicate(any_queue: Queue) -> None:
+    """The key is the triple: another source or event name with the same id is a new event."""
+    await any_queue.enqueue([event("o-4")])
+    other_source = NewEvent("backend", "o-4", "purchase", 1000.0, {}, ("a",))
+    other_name = NewEvent("web", "o-4", "lead", 1000.0, {}, ("a",))
+    assert None not in await any_queue.enqueue([other_source, other_name])
+
+
+async def test_recover_hands_back_what_a_dead_process_had_claimed(any_queue: Queue) -> None:
+    """After a crash the in-flight rows are claimable at once, not only when the lease runs out."""
+    await any_queue.enqueue([event("r-1"), event("r-2")])
+    assert len(await any_queue.claim("a", 10, now=2000.0, lease=600)) == 2
+    assert await any_queue.claim("a", 10, now=2001.0, lease=600) == []
+    assert await any_queue.recover() == 2
+    assert len(await any_queue.claim("a", 10, now=2001.0, lease=600)) == 2
+
+
+async def test_dead_letters_filter_by_destination_time_and_event_id(any_queue: Queue) -> None:
+    """Listing filters combine; the reason, attempts and time of death are kept."""
+    keys = await any_queue.enqueue([event("d-1", destinations=("a", "b")), event("d-2")])
+    pk1, pk2 = keys[0], keys[1]
+    assert pk1 is not None and pk2 is not None
+    await kill(any_queue, "a", {pk1: "Meta 100: invalid", pk2: "expired"}, now=5000.0)
+    await kill(any_queue, "b", {pk1: "HTTP 400"}, now=9000.0)
+    assert len(await any_queue.dead_letters()) == 3
+    assert [d["event_id"] for d in await any_queue.dead_letters(DeadFilter(destination="a"))] == [
+        "d-1",
+        "d-2",
+    ]
+    recent = await any_queue.dead_letters(DeadFilter(since=8000.0))
+    assert [(d["destination"], d["reason"], d["attempts"]) for d in recent] == [("b", "HTTP 400", 1)]
+    assert len(await any_queue.dead_letters(DeadFilter(event_id="d-2"))) == 1
+    assert len(await any_queue.dead_letters(limit=2)) == 2
+
+
+async def test_replay_makes_dead_letters_fresh_deliveries(any_queue: Queue) -> None:
+    """Replayed rows are pending at once with attempts reset, and can be delivered."""
+    keys = [k for k in await any_queue.enqueue([event(f"p-{i}") for i in range(5)]) if k is not None]
+    await kill(any_queue, "a", dict.fromkeys(keys, "HTTP 503 for 4 h"), now=5000.0)
+    assert await any_queue.depth() == 0
+    assert await any_queue.replay(DeadFilter(destination="a"), now=6000.0, limit=3) == 3
+    assert await any_queue.replay(DeadFilter(destination="a"), now=6000.0, limit=3) == 2
+    assert await any_queue.replay(DeadFilter(destination="a"), now=6000.0, limit=3) == 0
+    jobs = await any_queue.claim("a", 10, now=6000.0, lease=30)
+    assert sorted(j.event_pk for j in jobs) == sorted(keys)
+    assert all(j.attempts == 0 and j.first_attempt_at is None for j in jobs)
+    await any_queue.settle("a", [Delivered(j.event_pk) for j in jobs], now=6001.0)
+    assert await any_queue.stats() == {"pending": 0, "inflight": 0, "dead": 0, "skipped": 0}
+
+
+async def test_purge_removes_old_dead_letters_and_dedup_keys(any_queue: Queue) -> None:
+    """Rows that died before the cut-off go with their events; newer ones and pending work stay."""
+    keys = await any_queue.enqueue([event("u-1"), event("u-2"), event("u-3")])
+    old, new, pending = keys
+    assert old is not None and new is not None and pending is not None
+    await any_queue.claim("a", 2, now=1500.0, lease=30)
+    await any_queue.settle("a", [Dead(old, "x"), Skipped(new, "not mapped")], now=1500.0)
+    purged = await any_queue.purge(dead_before=1600.0, seen_before=500.0)
+    assert purged == {"dead_or_skipped": 2, "events": 2, "dedup_keys": 0}
+    assert await any_queue.depth() == 1
+    assert await any_queue.purge(dead_before=0.0, seen_before=2000.0) == {
+        "dead_or_skipped": 0,
+        "events": 0,
+        "dedup_keys": 3,
+    }
+    assert await any_queue.enqueue([event("u-1", 1700.0)]) != [None]
