@@ -40,7 +40,10 @@ def create_app(config: Config) -> Starlette:
         purging = asyncio.create_task(janitor.run(queue, janitor.dead_letter_retention(config.destinations)))
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
-            dispatcher = Dispatcher(config.destinations, queue, config.dispatch, client)
+            windows = {d.id: config.retry_window(d.id) for d in config.destinations}
+            dispatcher = Dispatcher(
+                config.destinations, queue, config.dispatch, client, retry_windows=windows
+            )
             ingest.wake = dispatcher.wake
             dispatcher.start()
             ready["value"] = True

@@ -13,6 +13,7 @@ import yaml
 
 from destinations.base import Destination
 from destinations.registry import REGISTRY
+from router import durations
 from router.envsubst import interpolate
 from router.errors import ConfigError, Problem
 from router.secret import Secret
@@ -22,6 +23,15 @@ from router.yamlpath import format_path, load_with_lines
 SCHEMA: Final = Path(__file__).parent / "schema" / "config.schema.json"
 MAX_BATCH_EVENTS: Final = 500
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+CLOUD_RUN_SQLITE: Final = (
+    "this is Cloud Run, where the disk is memory that disappears with the instance, so events queued "
+    "in SQLite are lost on every deploy or scale-in; use postgresql://... (Cloud SQL), or set "
+    "queue.allow_ephemeral_disk: true to accept that loss"
+)
+ROUTER_KEYS: Final = frozenset({"enabled", "retry_window"})
+"""Destination keys the router itself reads; the adapter's schema never sees them."""
+MAX_RETRY_WINDOW: Final = 47 * 3600.0
+"""Retries stay inside the platforms' 48-hour dedup window, so a resend can never double count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,7 @@ class QueueSettings:
 
     url: str = "sqlite:///./var/router.db"
     max_depth: int | None = 1_000_000
+    allow_ephemeral_disk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,11 @@ class Config:
     default_phone_region: str | None = None
     admin_token: Secret | None = None
     disabled: tuple[str, ...] = ()
+    retry_windows: Mapping[str, float] = field(default_factory=dict)
+
+    def retry_window(self, destination_id: str) -> float:
+        """How long a failing delivery to this destination is retried (default: dispatch.retry_window)."""
+        return min(self.retry_windows.get(destination_id, self.dispatch.retry_window), MAX_RETRY_WINDOW)
 
     def identity_variants(self) -> frozenset[str]:
         """Every hashed identifier variant an enabled destination reads."""
@@ -102,6 +118,7 @@ def parse(text: str, env: Mapping[str, str], name: str = "router.yaml") -> Confi
     later = problems(validator_for(SCHEMA), document, format_path)
     if isinstance(document, dict):
         later += _destination_problems(document) + _uniqueness_problems(document)
+        later += _cloud_run_problems(document, env)
     found += [p for p in later if p.path not in unset]
     if found:
         raise ConfigError([_located(p, name, lines) for p in found])
@@ -126,13 +143,23 @@ def _destination_problems(document: Mapping[str, Any]) -> list[Problem]:
         if adapter is None:
             found.append(Problem(f"{where}.type", f"unknown destination type; known: {', '.join(REGISTRY)}"))
             continue
-        own = {k: v for k, v in block.items() if k != "enabled"}
+        own = {k: v for k, v in block.items() if k not in ROUTER_KEYS}
         found += [
             Problem(f"{where}{p.path}" if p.path.startswith("[") else f"{where}.{p.path}", p.message)
             for p in problems(validator_for(adapter.schema_path()), own, format_path)
         ]
         found += _base_url_problems(block.get("base_url"), where)
     return [Problem(p.path.replace(".(top level)", ""), p.message) for p in found]
+
+
+def _cloud_run_problems(document: Mapping[str, Any], env: Mapping[str, str]) -> list[Problem]:
+    """On Cloud Run the disk is memory and vanishes with the instance: SQLite only on explicit opt-in."""
+    queue = document.get("queue")
+    settings: Mapping[str, Any] = queue if isinstance(queue, dict) else {}
+    url = str(settings.get("url", QueueSettings().url))
+    if "K_SERVICE" not in env or not url.startswith("sqlite") or settings.get("allow_ephemeral_disk") is True:
+        return []
+    return [Problem("queue.url", CLOUD_RUN_SQLITE)]
 
 
 def _base_url_problems(url: Any, where: str) -> list[Problem]:
@@ -178,12 +205,13 @@ def _build(document: Mapping[str, Any]) -> Config:
         default_phone_region=(document.get("identity") or {}).get("default_phone_region"),
         admin_token=Secret(admin) if admin else None,
         disabled=tuple(b["id"] for b in blocks if not b.get("enabled", True)),
+        retry_windows={b["id"]: durations.seconds(b["retry_window"]) for b in enabled if "retry_window" in b},
     )
 
 
 def _destination(block: Mapping[str, Any]) -> Destination[Any]:
     adapter = REGISTRY[block["type"]]
-    own = {k: v for k, v in block.items() if k != "enabled"}
+    own = {k: v for k, v in block.items() if k not in ROUTER_KEYS}
     return adapter(adapter.parse_config(own))
 
 
@@ -194,5 +222,12 @@ def _source(block: Mapping[str, Any]) -> Source:
 
 def _settings(cls: Any, block: Mapping[str, Any] | None) -> Any:
     defaults = cls()
-    values = {k: type(getattr(defaults, k) or 0)(v) for k, v in (block or {}).items()}
+    values = {k: _typed(getattr(defaults, k), v) for k, v in (block or {}).items()}
     return cls(**values)
+
+
+def _typed(default: Any, value: Any) -> Any:
+    """A YAML or environment value in the type of the setting's default (`"8"` -> 8)."""
+    if isinstance(default, bool):
+        return value is True or str(value).lower() == "true"
+    return type(default if default is not None else 0)(value)

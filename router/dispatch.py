@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -31,13 +31,16 @@ class Dispatcher:
         queue: Queue,
         settings: DispatchSettings,
         client: httpx.AsyncClient,
+        *,
         clock: Callable[[], float] = time.time,
+        retry_windows: Mapping[str, float] | None = None,
     ) -> None:
         self.destinations = {d.id: d for d in destinations}
         self.queue = queue
         self.settings = settings
         self.client = client
         self.clock = clock
+        self.retry_windows = dict(retry_windows or {})
         self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
         self._wakeups = {d: asyncio.Event() for d in self.destinations}
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,7 +111,8 @@ class Dispatcher:
         for shipment, decided in zip(prepared.shipments, results, strict=True):
             for pk, decision in per_event(shipment.owners, decided).items():
                 decisions[pk] = _worse(decisions.get(pk), decision)
-        policy = RetryPolicy(self.backoff, self.settings.retry_window, destination.max_event_age)
+        window = self.retry_windows.get(destination.id, self.settings.retry_window)
+        policy = RetryPolicy(self.backoff, window, destination.max_event_age)
         by_pk = {job.event_pk: job for job in jobs}
         finished = self.clock()
         return prepared.settled + [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]

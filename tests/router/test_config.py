@@ -378,3 +378,32 @@ def test_max_batch_events_over_500_is_rejected() -> None:
     assert locations(SOURCES + META + "server:\n  max_batch_events: 5000\n") == [
         "router.yaml:14: server.max_batch_events"
     ]
+
+
+def test_sqlite_is_refused_on_cloud_run_unless_opted_in() -> None:
+    """K_SERVICE set (Cloud Run) + SQLite queue -> a problem explaining why; the opt-in accepts it."""
+    source = "sources:\n  - {id: web, kind: browser, key: pk_12345678}\n"
+    text = "queue:\n  url: sqlite:///./q.db\n" + source + "destinations: []\n"
+    with pytest.raises(ConfigError) as caught:
+        parse(text, {"K_SERVICE": "router"})
+    (problem,) = caught.value.problems
+    assert problem.path.endswith("queue.url")
+    assert "Cloud Run" in problem.message and "postgresql" in problem.message
+    opted = text.replace("sqlite:///./q.db", "sqlite:///./q.db\n  allow_ephemeral_disk: true")
+    assert parse(opted, {"K_SERVICE": "router"}).queue.allow_ephemeral_disk is True
+    assert parse(text, {}).queue.url == "sqlite:///./q.db"
+
+
+def test_retry_window_per_destination_is_capped_inside_the_dedup_window() -> None:
+    """retry_window: 30m is used as is; 3d is capped at 47 h; absent falls back to dispatch.retry_window."""
+    block = "  - {id: %s, type: meta, pixel_id: '1', access_token: t%s}\n"
+    text = (
+        "sources:\n  - {id: web, kind: browser, key: pk_12345678}\ndestinations:\n"
+        + (block % ("m1", "1")).replace("}", ", retry_window: 30m}")
+        + (block % ("m2", "2")).replace("}", ", retry_window: 3d}")
+        + block % ("m3", "3")
+    )
+    config = parse(text, {})
+    assert config.retry_window("m1") == 1800
+    assert config.retry_window("m2") == 47 * 3600
+    assert config.retry_window("m3") == config.dispatch.retry_window == 4 * 3600
