@@ -7,10 +7,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
 from router.decisions import Decision, Drop, Ok, Retry
 from router.secret import Secret
+
+if TYPE_CHECKING:
+    import httpx
 
 Event: TypeAlias = Mapping[str, Any]
 """A stored canonical event (see router/normalize.py): identifiers already hashed under `hashed`."""
@@ -109,6 +112,24 @@ class BaseConfig:
 C = TypeVar("C", bound=BaseConfig)
 
 
+class AuthError(Exception):
+    """Credentials that cannot work (revoked refresh token, `invalid_grant`): a configuration error,
+    reported loudly and never retried."""
+
+
+class Authenticator(Protocol):
+    """Adds short-lived credentials to a request: the one I/O a destination may own, run by the dispatcher.
+
+    Platforms with static tokens need none; OAuth platforms (Google) fetch, cache and refresh tokens here.
+    """
+
+    async def apply(self, request: HttpRequest, client: httpx.AsyncClient) -> HttpRequest:
+        """The request with credentials added; raises AuthError (permanent) or httpx errors (transient)."""
+
+    def invalidate(self) -> None:
+        """Forget the cached credential (the platform answered 401)."""
+
+
 def default_classify(response: HttpResponse) -> Decision:
     """The shared rule: 2xx OK; 408, 429 and 5xx but 501 retry (honouring Retry-After); other 4xx drop."""
     status = response.status
@@ -159,6 +180,10 @@ class Destination(ABC, Generic[C]):
     def classify(self, response: HttpResponse, batch: Sequence[Payload]) -> BatchDecision:
         """The outcome of a response; adapters override only for documented platform quirks."""
         return default_classify(response)
+
+    def authenticator(self) -> Authenticator | None:
+        """The credential source for OAuth platforms; None when build_request already carries the auth."""
+        return None
 
 
 def secret_of(block: Mapping[str, Any], key: str) -> Secret:

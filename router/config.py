@@ -84,6 +84,7 @@ class Config:
     queue: QueueSettings = field(default_factory=QueueSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     default_phone_region: str | None = None
+    keep_postal_code: bool = False
     admin_token: Secret | None = None
     disabled: tuple[str, ...] = ()
     retry_windows: Mapping[str, float] = field(default_factory=dict)
@@ -203,6 +204,7 @@ def _build(document: Mapping[str, Any]) -> Config:
         queue=_settings(QueueSettings, document.get("queue")),
         dispatch=_settings(DispatchSettings, document.get("dispatch")),
         default_phone_region=(document.get("identity") or {}).get("default_phone_region"),
+        keep_postal_code=(document.get("identity") or {}).get("keep_postal_code") is True,
         admin_token=Secret(admin) if admin else None,
         disabled=tuple(b["id"] for b in blocks if not b.get("enabled", True)),
         retry_windows={b["id"]: durations.seconds(b["retry_window"]) for b in enabled if "retry_window" in b},

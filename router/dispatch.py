@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import structlog
 
-from destinations.base import Destination, HttpResponse
+from destinations.base import AuthError, Destination, HttpResponse
 from router.backoff import Backoff
 from router.config import DispatchSettings
 from router.decisions import Decision, Drop, Retry
@@ -41,6 +41,7 @@ class Dispatcher:
         self.client = client
         self.clock = clock
         self.retry_windows = dict(retry_windows or {})
+        self._authenticators = {d.id: a for d in destinations if (a := d.authenticator()) is not None}
         self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
         self._wakeups = {d: asyncio.Event() for d in self.destinations}
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,10 +120,21 @@ class Dispatcher:
 
     async def _ship(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
         started = self.clock()
+        count = len(shipment.payloads)
+        auth = self._authenticators.get(destination.id)
         try:
-            response = await send(self.client, shipment.request, destination.config.timeout)
-        except TransportError as exc:
-            return [Retry(str(exc))] * len(shipment.payloads)
+            request = await auth.apply(shipment.request, self.client) if auth else shipment.request
+            response = await send(self.client, request, destination.config.timeout)
+        except AuthError as exc:
+            log.error("credentials_refused", destination=destination.id, reason=str(exc))
+            return [Drop(f"credentials refused: {exc}")] * count
+        except (TransportError, httpx.HTTPError) as exc:
+            return [
+                Retry(str(exc) if isinstance(exc, TransportError) else f"auth: {type(exc).__name__}")
+            ] * count
+        if response.status == 401 and auth is not None:
+            auth.invalidate()
+            return [Retry("HTTP 401: access token refreshed", after=0.0)] * count
         decided = destination.classify(response, shipment.payloads)
         _log_response(destination.id, response, len(shipment.payloads), self.clock() - started)
         if isinstance(decided, Drop) and decided.isolate and len(shipment.payloads) > 1:

@@ -54,6 +54,19 @@ def email(value: Any) -> str:
     return _text(value).lower()
 
 
+GMAIL_DOMAINS: Final = frozenset({"gmail.com", "googlemail.com"})
+
+
+def email_google(value: Any) -> str:
+    """Google's rule: trimmed, lower-cased, and for gmail.com / googlemail.com only, the dots and any
+    `+suffix` removed from the local part: `Jane.Doe+ads@Gmail.com` -> `janedoe@gmail.com`."""
+    address = email(value)
+    local, at, domain = address.rpartition("@")
+    if at and domain in GMAIL_DOMAINS:
+        local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}{at}{domain}"
+
+
 def phone_e164(value: Any, region: str | None) -> str:
     """E.164 with the `+`: `+44 (0)20 7946 0958` -> `+442079460958`; `00` prefixes understood."""
     raw = _text(value)
@@ -145,6 +158,7 @@ def _plain(function: Callable[[Any], str]) -> Normalizer:
 
 VARIANTS: Final[Mapping[str, Variant]] = {
     "email": Variant("email", _plain(email)),
+    "email_google": Variant("email", _plain(email_google)),
     "phone": Variant("phone", phone_digits),
     "phone_e164": Variant("phone", phone_e164),
     "first_name": Variant("first_name", _plain(name)),

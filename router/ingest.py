@@ -77,7 +77,14 @@ class Ingest:
 
     async def _accept(self, events: list[Any], context: RequestContext) -> JSONResponse:
         outcomes = [
-            normalize(raw, context, self.variants, self.config.default_phone_region) for raw in events
+            normalize(
+                raw,
+                context,
+                self.variants,
+                self.config.default_phone_region,
+                keep_postal_code=self.config.keep_postal_code,
+            )
+            for raw in events
         ]
         valid = [(i, o.event) for i, o in enumerate(outcomes) if o.event is not None]
         new = [_new_event(event, self._targets(event), context) for _, event in valid]

@@ -15,7 +15,7 @@ from router.aliases import canonical_name
 from router.context import RequestContext
 from router.enrich import enrich
 from router.errors import Problem
-from router.identity import PII_FIELDS, hash_identifiers
+from router.identity import HASHED, PII_FIELDS, hash_identifiers
 from router.pageurl import without_emails
 from router.validation import problems, validator_for
 
@@ -38,7 +38,12 @@ class Normalized:
 
 
 def normalize(
-    raw: Any, context: RequestContext, variants: frozenset[str], default_region: str | None = None
+    raw: Any,
+    context: RequestContext,
+    variants: frozenset[str],
+    default_region: str | None = None,
+    *,
+    keep_postal_code: bool = False,
 ) -> Normalized:
     """Validate, fold aliases, resolve time and ids, enrich from the request, and hash identifiers."""
     if not isinstance(raw, dict):
@@ -50,6 +55,8 @@ def normalize(
     if errors or time_errors:
         return Normalized(None, sorted(errors + time_errors, key=lambda p: p.path))
     event = enrich(_canonical(raw, context, timestamp_ms), context)
+    if keep_postal_code:
+        _keep_postal_code(event["user"], raw.get("user", {}))
     hashed, warnings = hash_identifiers(raw.get("user", {}), variants, default_region)
     event["hashed"] = hashed
     return Normalized(event, [], warnings)
@@ -79,6 +86,13 @@ def _canonical(raw: Mapping[str, Any], context: RequestContext, timestamp_ms: in
 def _page(page: Mapping[str, Any]) -> dict[str, Any]:
     """The page, with emails in URL query strings removed (sign-up forms often put them there)."""
     return {k: without_emails(v) if k in ("url", "referrer") else v for k, v in page.items()}
+
+
+def _keep_postal_code(user: dict[str, Any], raw_user: Mapping[str, Any]) -> None:
+    """Google's address match wants the postal code raw; kept only when the operator opted in."""
+    value = raw_user.get("zip")
+    if isinstance(value, str) and value.strip() and not HASHED.match(value.strip()):
+        user["postal_code"] = " ".join(value.split()).upper()
 
 
 def _raw_user(user: Mapping[str, Any]) -> dict[str, Any]:

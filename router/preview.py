@@ -47,7 +47,13 @@ def _normalized(config: Config, raw_events: Sequence[Any], now: float) -> list[d
     events: list[dict[str, Any]] = []
     problems: list[Problem] = []
     for index, raw in enumerate(raw_events):
-        outcome = normalize(raw, context, config.identity_variants(), config.default_phone_region)
+        outcome = normalize(
+            raw,
+            context,
+            config.identity_variants(),
+            config.default_phone_region,
+            keep_postal_code=config.keep_postal_code,
+        )
         problems += [Problem(f"[{index}]{p.path}", p.message) for p in outcome.errors]
         if outcome.event is not None:
             events.append(outcome.event)

@@ -260,7 +260,7 @@ def test_full_user_every_variant() -> None:
         "email": "jane.doe@example.com", "phone": "16505551212", "phone_e164": "+16505551212",
         "first_name": "jane", "last_name": "doe", "gender": "f", "date_of_birth": "19900704",
         "city": "stlouis", "state": "mo", "zip": "63101", "country": "us", "external_id": "u-1",
-        "first_name_letters": "jane", "last_name_letters": "doe",
+        "first_name_letters": "jane", "last_name_letters": "doe", "email_google": "jane.doe@example.com",
     }  # fmt: skip
     assert hashed(user, *ALL) == {key: sha(plain) for key, plain in expected.items()}
 
@@ -321,3 +321,16 @@ def test_letters_variant_drops_punctuation_and_keeps_accents() -> None:
     assert hashed({"last_name": "Raphaël O'Neil"}, "last_name_letters") == {
         "last_name_letters": sha("raphaëloneil")
     }
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        (" Jane.Doe+ads@Gmail.com ", "janedoe@gmail.com"),
+        ("j.d@googlemail.com", "jd@googlemail.com"),
+        ("Jane.Doe+ads@example.com", "jane.doe+ads@example.com"),  # only Google's own domains
+    ],
+)
+def test_google_email_variant_applies_gmail_rules_only_to_gmail(raw: str, plain: str) -> None:
+    """`email_google`: dots and +suffix dropped from gmail.com/googlemail.com local parts only."""
+    assert hashed({"email": raw}, "email_google") == {"email_google": sha(plain)}

@@ -370,3 +370,16 @@ def test_schema_and_time_problems_reported_together() -> None:
     """A schema error and an out-of-range event_time come back in one answer."""
     raw = {"event_name": "lead", "user": {"email": "not-an-email"}, "event_time": RECEIVED_MS + DAY_MS}
     assert error_paths(raw) == ["/event_time", "/user/email"]
+
+
+def test_postal_code_is_kept_raw_only_when_the_operator_opts_in() -> None:
+    """Google's address match needs the raw postal code: stored (upper-cased) only with keep_postal_code."""
+    raw = {"event_name": "purchase", "user": {"zip": " sw1a  1aa "}}
+    assert "postal_code" not in accepted(raw)["user"]
+    kept = normalize(raw, server(), ALL, keep_postal_code=True).event
+    assert kept is not None
+    assert kept["user"]["postal_code"] == "SW1A 1AA"
+    assert kept["hashed"]["zip"] == hashlib.sha256(b"sw1a1aa").hexdigest()
+    hashed_zip = {"event_name": "lead", "user": {"zip": "a" * 64}}
+    event = normalize(hashed_zip, server(), ALL, keep_postal_code=True).event
+    assert event is not None and "postal_code" not in event["user"]
