@@ -6,7 +6,9 @@ from typing import Any, Final
 
 from destinations.base import Destination
 from destinations.meta.adapter import MetaDestination
+from destinations.snap.adapter import SnapDestination
 
 REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
     "meta": MetaDestination,
+    "snap": SnapDestination,
 }

@@ -1,0 +1,1 @@
+"""Snap Conversions API v3 destination (`type: snap`)."""
