@@ -7,8 +7,10 @@ from typing import Any, Final
 from destinations.base import Destination
 from destinations.meta.adapter import MetaDestination
 from destinations.snap.adapter import SnapDestination
+from destinations.tiktok.adapter import TikTokDestination
 
 REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
     "meta": MetaDestination,
     "snap": SnapDestination,
+    "tiktok": TikTokDestination,
 }

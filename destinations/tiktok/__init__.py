@@ -1,0 +1,1 @@
+"""TikTok Events API 2.0 destination (`type: tiktok`)."""
