@@ -1,0 +1,1 @@
+"""Pinterest Conversions API destination (`type: pinterest`)."""
