@@ -7,12 +7,14 @@ from typing import Any, Final
 from destinations.base import Destination
 from destinations.meta.adapter import MetaDestination
 from destinations.pinterest.adapter import PinterestDestination
+from destinations.reddit.adapter import RedditDestination
 from destinations.snap.adapter import SnapDestination
 from destinations.tiktok.adapter import TikTokDestination
 
 REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
     "meta": MetaDestination,
     "pinterest": PinterestDestination,
+    "reddit": RedditDestination,
     "snap": SnapDestination,
     "tiktok": TikTokDestination,
 }

@@ -261,6 +261,7 @@ def test_full_user_every_variant() -> None:
         "first_name": "jane", "last_name": "doe", "gender": "f", "date_of_birth": "19900704",
         "city": "stlouis", "state": "mo", "zip": "63101", "country": "us", "external_id": "u-1",
         "first_name_letters": "jane", "last_name_letters": "doe", "email_google": "jane.doe@example.com",
+        "email_reddit": "janedoe@example.com",
     }  # fmt: skip
     assert hashed(user, *ALL) == {key: sha(plain) for key, plain in expected.items()}
 

@@ -1,0 +1,1 @@
+"""Reddit Conversions API v3 destination (`type: reddit`)."""
