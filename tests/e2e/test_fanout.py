@@ -47,7 +47,8 @@ destinations:
   - {{id: meta_main, type: meta, pixel_id: "111", access_token: {TOKENS["meta"]}, base_url: "{urls["meta"]}"}}
   - {{id: tiktok_main, type: tiktok, pixel_code: C4PIXEL, access_token: {TOKENS["tiktok"]},
       base_url: "{urls["tiktok"]}"}}
-  - {{id: snap_main, type: snap, pixel_id: a1b2c3d4-e5f6-7890-abcd-ef1234567890, access_token: {TOKENS["snap"]},
+  - {{id: snap_main, type: snap, pixel_id: a1b2c3d4-e5f6-7890-abcd-ef1234567890,
+      access_token: {TOKENS["snap"]},
       base_url: "{urls["snap"]}"}}
   - {{id: pinterest_main, type: pinterest, ad_account_id: "549755885175", access_token: {TOKENS["pinterest"]},
       base_url: "{urls["pinterest"]}"}}
