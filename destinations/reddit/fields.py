@@ -146,9 +146,10 @@ def hashed(key: str, variant: str) -> Row:
 
 
 USER: Final[tuple[Row, ...]] = (
-    # Reddit: lower-case, drop the +alias, drop every non-alphanumeric character of the local part, then
-    # SHA-256 (Reddit's "Manual Advanced Matching" page). TODO(switch): read the `email_reddit` variant.
-    hashed("email", "email"),
+    # Reddit: trim, lower-case, cut the local part at its first "+", drop every non-alphanumeric character
+    # of the local part, then SHA-256 (Reddit's "Manual Advanced Matching" page: `Al.ice$+Apple@Example.Com`
+    # -> `alice@example.com` -> ff8d9819...): the `email_reddit` variant, not the generic `email`.
+    hashed("email", "email_reddit"),
     # Reddit: country and area code, no extension, digits with a leading "+" (`+15554441234` ->
     # e5b124c5...): exactly E.164, so `phone_e164`, not the no-plus `phone`.
     hashed("phone_number", "phone_e164"),

@@ -56,7 +56,7 @@ def event(**overrides: Any) -> dict[str, Any]:
         "event_id": "e-1",
         "timestamp_ms": int(NOW - 100) * 1000,
         "action_source": "crm",
-        "hashed": {"email": EMAIL_HASH},
+        "hashed": {"email_reddit": EMAIL_HASH},
     }
     return base | overrides
 
@@ -84,8 +84,8 @@ def test_api_version_and_limits() -> None:
 
 
 def test_identity_variants_are_reddit_hashed_keys() -> None:
-    """Reddit reads the email, the phone with its `+` and the external id, all existing variants."""
-    assert RedditDestination.identity_variants == {"email", "phone_e164", "external_id"}
+    """Reddit reads its own email rule, the phone with its `+` and the external id, all existing variants."""
+    assert RedditDestination.identity_variants == {"email_reddit", "phone_e164", "external_id"}
     assert RedditDestination.identity_variants <= VARIANTS.keys()
 
 

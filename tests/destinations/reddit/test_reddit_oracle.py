@@ -62,13 +62,19 @@ def adapter(**overrides: Any) -> RedditDestination:
 DOC_VECTORS = [
     # (variant, user field, raw input, Reddit's documented digest or its documented prefix)
     (
-        "email",
+        "email_reddit",
         "email",
         "alice@example.com",
         "ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976",
     ),
     (
+        "email_reddit",
         "email",
+        "Al.ice$+Apple@Example.Com",
+        "ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976",
+    ),
+    (
+        "email_reddit",
         "email",
         "testone@gmail.com ",
         "ac144532d9e4efeab19475d9253a879173ea12a3d2238d1cb8a332a7b3a105f2",
@@ -96,13 +102,21 @@ def test_documented_vectors(variant: str, field: str, raw: str, digest: str) -> 
     assert value is not None and value.startswith(digest)
 
 
-def test_known_difference_email_alias_and_punctuation() -> None:
-    """Known gap: Reddit strips the +alias and punctuation of the local part, the `email` variant does not."""
-    reddit = "ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976"  # of "alice@example.com"
-    value = ours("email", "email", "Al.ice$+Apple@Example.Com")
-    assert value == sha("al.ice$+apple@example.com") != reddit
-    reddit_variant, _ = hash_identifiers({"email": "Al.ice$+Apple@Example.Com"}, frozenset({"email_reddit"}))
-    assert reddit_variant == {"email_reddit": reddit}
+def test_reddits_email_vector_is_what_the_adapter_sends() -> None:
+    """Reddit's Manual Advanced Matching vector end to end: ingest hashing with Reddit's variants, map, body.
+
+    `Al.ice$+Apple@Example.Com` -> `alice@example.com` (alias cut, punctuation stripped) -> ff8d9819...,
+    not the digest of the merely trimmed and lower-cased address (the generic `email` variant).
+    """
+    reddit = "ff8d9819fc0e12bf0d24892e45987e249a28dce836a85cad60e28eaaa8c6d976"
+    assert sha("alice@example.com") == reddit != sha("al.ice$+apple@example.com")
+    hashed, warnings = hash_identifiers({"email": "Al.ice$+Apple@Example.Com"}, VARIANTS)
+    assert hashed == {"email_reddit": reddit} and not warnings
+    event = {"event_name": "lead", "event_id": "e", "timestamp_ms": EVENT_AT, "hashed": hashed}
+    destination = adapter()
+    request = destination.build_request(destination.map(event, NOW))
+    [sent] = validate_body(request.json, NOW)
+    assert sent["user"] == {"email": reddit}
 
 
 def test_ip_digest_matches_the_rudderstack_fixture() -> None:
