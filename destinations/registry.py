@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from destinations.base import Destination
+from destinations.linkedin.adapter import LinkedInDestination
 from destinations.meta.adapter import MetaDestination
 from destinations.pinterest.adapter import PinterestDestination
 from destinations.reddit.adapter import RedditDestination
@@ -12,6 +13,7 @@ from destinations.snap.adapter import SnapDestination
 from destinations.tiktok.adapter import TikTokDestination
 
 REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
+    "linkedin": LinkedInDestination,
     "meta": MetaDestination,
     "pinterest": PinterestDestination,
     "reddit": RedditDestination,

@@ -1,0 +1,1 @@
+"""LinkedIn Conversions API destination (`type: linkedin`)."""
