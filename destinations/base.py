@@ -124,7 +124,8 @@ class Authenticator(Protocol):
     """
 
     async def apply(self, request: HttpRequest, client: httpx.AsyncClient) -> HttpRequest:
-        """The request with credentials added; raises AuthError (permanent) or httpx errors (transient)."""
+        """The request with credentials added; raises AuthError (permanent), or router.sender.TransportError
+        or an httpx error (transient: retried)."""
 
     def invalidate(self) -> None:
         """Forget the cached credential (the platform answered 401)."""

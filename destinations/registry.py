@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from destinations.base import Destination
+from destinations.google.adapter import GoogleDestination
 from destinations.linkedin.adapter import LinkedInDestination
 from destinations.meta.adapter import MetaDestination
 from destinations.pinterest.adapter import PinterestDestination
@@ -13,6 +14,7 @@ from destinations.snap.adapter import SnapDestination
 from destinations.tiktok.adapter import TikTokDestination
 
 REGISTRY: Final[dict[str, type[Destination[Any]]]] = {
+    "google": GoogleDestination,
     "linkedin": LinkedInDestination,
     "meta": MetaDestination,
     "pinterest": PinterestDestination,
