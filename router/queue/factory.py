@@ -2,7 +2,8 @@
 
     sqlite:///var/router.db        a path relative to the working directory
     sqlite:////var/lib/router.db   an absolute path (four slashes)
-    postgresql://user@host/db      planned, refused for now
+    postgresql://user@host/db      PostgreSQL (also postgres://, postgresql+psycopg://); any libpq
+                                   URL parameter works, e.g. ?options=-csearch_path%3Drouter
 
 The queue comes back unopened: `await queue.open()` before use.
 """
@@ -12,10 +13,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+
 from router.queue.base import Queue
+from router.queue.postgres import PostgresQueue
 from router.queue.sqlite import SqliteQueue
 
 SQLITE_OPTIONS = frozenset({"max_depth"})
+POSTGRES_OPTIONS = frozenset({"max_depth", "pool_min", "pool_max", "connect_timeout", "statement_timeout"})
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 
 
@@ -24,13 +30,16 @@ class QueueUrlError(ValueError):
 
 
 def open_queue(url: str, **options: Any) -> Queue:
-    """The queue for `url`, configured with `options` (`max_depth`)."""
+    """The queue for `url`, configured with `options`: `max_depth` for both backends; `pool_min`,
+    `pool_max`, `connect_timeout` and `statement_timeout` for PostgreSQL."""
     scheme = urlsplit(url).scheme.split("+")[0].lower()
     if scheme == "sqlite":
         return _sqlite(url, options)
     if scheme in POSTGRES_SCHEMES:
-        raise QueueUrlError("the PostgreSQL queue is not implemented yet; use sqlite:///path/to/router.db")
-    raise QueueUrlError(f"unsupported queue URL {url!r}; expected sqlite:///path/to/router.db")
+        return _postgres(url, options)
+    raise QueueUrlError(
+        f"unsupported queue URL {url!r}; expected sqlite:///path/to/router.db or postgresql://user@host/db"
+    )
 
 
 def _sqlite(url: str, options: dict[str, Any]) -> SqliteQueue:
@@ -38,6 +47,28 @@ def _sqlite(url: str, options: dict[str, Any]) -> SqliteQueue:
     if unknown:
         raise QueueUrlError(f"unknown sqlite queue options: {', '.join(unknown)}")
     return SqliteQueue(sqlite_path(url), **options)
+
+
+def _postgres(url: str, options: dict[str, Any]) -> PostgresQueue:
+    unknown = sorted(set(options) - POSTGRES_OPTIONS)
+    if unknown:
+        raise QueueUrlError(f"unknown postgresql queue options: {', '.join(unknown)}")
+    return PostgresQueue(postgres_url(url), **options)
+
+
+def postgres_url(url: str) -> str:
+    """The URL as libpq takes it: `postgresql://`, without a driver suffix such as `+psycopg`."""
+    _, sep, rest = url.partition("://")
+    if not sep:
+        raise QueueUrlError("malformed postgresql URL; expected postgresql://user@host/db")
+    normalized = f"postgresql://{rest}"
+    try:
+        conninfo_to_dict(normalized)
+    except ProgrammingError as error:
+        # libpq may quote the part it could not read: say what it was only when no password is in.
+        reason = "" if urlsplit(url).password else f": {str(error).strip()}"
+        raise QueueUrlError(f"malformed postgresql URL{reason}") from None
+    return normalized
 
 
 def sqlite_path(url: str) -> str:

@@ -32,8 +32,6 @@ def test_open_queue_builds_an_unopened_sqlite_queue() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://user@db/router", "not implemented yet"),
-        ("postgresql+psycopg://user@db/router", "not implemented yet"),
         ("redis://localhost", "unsupported"),
         ("router.db", "unsupported"),
         ("sqlite://host/router.db", "malformed"),

@@ -1,46 +1,23 @@
-"""Behaviour of the SQLite queue on real files."""
+"""Behaviour only the SQLite queue has: its file, its pragmas, its schema version, its recover.
+
+The behaviour both backends share lives in test_contract.py and test_lifecycle.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from router.queue.base import (
-    Dead,
-    DeadFilter,
-    Delivered,
-    Job,
-    NewEvent,
-    Outcome,
-    QueueFull,
-    Retrying,
-    Skipped,
-)
+from router.queue.base import NewEvent
 from router.queue.sqlite import SCHEMA_VERSION, SqliteQueue
 
 
 def event(n: int, destinations: tuple[str, ...] = ("a",), received_at: float = 100.0) -> NewEvent:
     """A small event whose payload carries `n`."""
     return NewEvent("web", f"ev-{n}", "purchase", received_at, {"n": n, "note": "é"}, destinations)
-
-
-def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows read straight from the file with a separate connection."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-def pks(jobs: list[Job]) -> list[int]:
-    """The event keys of claimed jobs, in order."""
-    return [job.event_pk for job in jobs]
 
 
 @pytest.fixture
@@ -54,215 +31,6 @@ async def queue(db: Path) -> AsyncIterator[SqliteQueue]:
     """An open queue on a fresh file."""
     async with SqliteQueue(str(db)) as opened:
         yield opened
-
-
-async def test_enqueue_returns_keys_and_depth_counts_delivery_rows(queue: SqliteQueue) -> None:
-    """Each event gets a key; depth counts one row per (event, destination)."""
-    keys = await queue.enqueue([event(1, ("a", "b")), event(2, ("a",)), event(3, ("a", "b", "c"))])
-    assert len(keys) == 3 and keys == sorted(set(keys))
-    assert await queue.depth() == 6
-    assert await queue.stats() == {"pending": 6, "inflight": 0, "dead": 0, "skipped": 0}
-
-
-async def test_payload_round_trips_as_json(queue: SqliteQueue) -> None:
-    """Claimed jobs carry the decoded payload and start with no attempts."""
-    [pk] = await queue.enqueue([event(7)])
-    [job] = await queue.claim("a", 10, now=100.0, lease=30.0)
-    assert job == Job(pk, "a", {"n": 7, "note": "é"}, 0, None)
-
-
-async def test_claim_waits_for_next_attempt_at(queue: SqliteQueue) -> None:
-    """A delivery is not due before its event's receive time."""
-    await queue.enqueue([event(1, received_at=200.0)])
-    assert await queue.claim("a", 10, now=199.9, lease=30.0) == []
-    assert len(await queue.claim("a", 10, now=200.0, lease=30.0)) == 1
-
-
-async def test_claim_respects_limit_and_orders_by_due_time_then_key(queue: SqliteQueue) -> None:
-    """Oldest due first, ties broken by key, never more than `limit`."""
-    events = [event(1, received_at=30.0), event(2, received_at=10.0), event(3, received_at=10.0)]
-    k = await queue.enqueue(events)
-    assert pks(await queue.claim("a", 2, now=100.0, lease=30.0)) == [k[1], k[2]]
-    assert pks(await queue.claim("a", 2, now=100.0, lease=30.0)) == [k[0]]
-    assert await queue.claim("a", 0, now=100.0, lease=30.0) == []
-
-
-async def test_claim_only_takes_its_destination(queue: SqliteQueue) -> None:
-    """Claiming for one destination leaves the other destinations' rows alone."""
-    [pk] = await queue.enqueue([event(1, ("a", "b"))])
-    assert pks(await queue.claim("a", 10, now=100.0, lease=30.0)) == [pk]
-    assert await queue.claim("c", 10, now=100.0, lease=30.0) == []
-    assert pks(await queue.claim("b", 10, now=100.0, lease=30.0)) == [pk]
-
-
-async def test_live_lease_is_not_claimed_but_expired_lease_is(queue: SqliteQueue) -> None:
-    """An in-flight row comes back only once its lease has run out."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    assert await queue.claim("a", 10, now=129.9, lease=30.0) == []
-    assert pks(await queue.claim("a", 10, now=130.0, lease=30.0)) == [pk]
-    assert await queue.stats() == {"pending": 0, "inflight": 1, "dead": 0, "skipped": 0}
-
-
-async def drain(queue: SqliteQueue, destination: str) -> list[int]:
-    """Claim small batches until nothing is left; the keys this claimer got."""
-    got: list[int] = []
-    while jobs := await queue.claim(destination, 5, now=100.0, lease=600.0):
-        got += pks(jobs)
-        await asyncio.sleep(0)
-    return got
-
-
-async def test_two_instances_on_one_file_never_claim_the_same_row(db: Path) -> None:
-    """Two queues (two threads, two connections) split the rows without overlap."""
-    async with SqliteQueue(str(db)) as first, SqliteQueue(str(db)) as second:
-        keys = await first.enqueue([event(n) for n in range(300)])
-        results = await asyncio.gather(*(drain(q, "a") for q in (first, second, first, second)))
-    assert sorted(pk for result in results for pk in result) == sorted(keys)
-
-
-async def test_concurrent_tasks_on_one_queue_never_claim_the_same_row(queue: SqliteQueue) -> None:
-    """Tasks sharing one queue instance split the rows without overlap."""
-    keys = await queue.enqueue([event(n) for n in range(200)])
-    results = await asyncio.gather(*(drain(queue, "a") for _ in range(6)))
-    assert sorted(pk for result in results for pk in result) == sorted(keys)
-
-
-async def test_delivered_removes_row_and_event_after_last_destination(queue: SqliteQueue, db: Path) -> None:
-    """The event row goes once every destination has delivered it."""
-    [pk] = await queue.enqueue([event(1, ("a", "b"))])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Delivered(pk)], now=101.0)
-    assert query(db, "SELECT pk FROM events") == [(pk,)]
-    assert await queue.depth() == 1
-    await queue.claim("b", 10, now=100.0, lease=30.0)
-    await queue.settle("b", [Delivered(pk)], now=101.0)
-    assert query(db, "SELECT COUNT(*) FROM events") == [(0,)]
-    assert await queue.depth() == 0
-
-
-async def test_retrying_counts_attempt_and_reschedules(queue: SqliteQueue) -> None:
-    """Retrying goes back to pending at `next_attempt_at`, keeping the first attempt's time."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Retrying(pk, next_attempt_at=150.0, error="503")], now=101.0)
-    assert await queue.claim("a", 10, now=149.0, lease=30.0) == []
-    [job] = await queue.claim("a", 10, now=150.0, lease=30.0)
-    assert (job.attempts, job.first_attempt_at) == (1, 101.0)
-    await queue.settle("a", [Retrying(pk, next_attempt_at=160.0, error="503")], now=151.0)
-    [job] = await queue.claim("a", 10, now=160.0, lease=30.0)
-    assert (job.attempts, job.first_attempt_at) == (2, 101.0)
-
-
-async def test_dead_is_kept_as_dead_letter(queue: SqliteQueue) -> None:
-    """Dead rows leave the depth but stay listed with their reason."""
-    [pk, other] = await queue.enqueue([event(1, ("a", "b")), event(2, ("b",))])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Dead(pk, reason="400 invalid pixel")], now=105.0)
-    assert await queue.claim("a", 10, now=1e9, lease=30.0) == []
-    assert await queue.stats() == {"pending": 2, "inflight": 0, "dead": 1, "skipped": 0}
-    expected = {
-        "event_pk": pk,
-        "destination": "a",
-        "reason": "400 invalid pixel",
-        "attempts": 1,
-        "first_attempt_at": 105.0,
-        "updated_at": 105.0,
-        "source": "web",
-        "event_id": "ev-1",
-        "event_name": "purchase",
-    }
-    assert await queue.dead_letters() == [expected]
-    assert await queue.dead_letters(DeadFilter(destination="b")) == []
-    assert other != pk
-
-
-async def test_skipped_keeps_reason_without_counting_an_attempt(queue: SqliteQueue, db: Path) -> None:
-    """Skipped rows keep their reason and attempt count and are not claimed again."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Skipped(pk, reason="consent denied")], now=101.0)
-    assert await queue.claim("a", 10, now=1e9, lease=30.0) == []
-    assert query(db, "SELECT state, attempts, last_error, first_attempt_at FROM deliveries") == [
-        ("skipped", 0, "consent denied", None)
-    ]
-    assert await queue.depth() == 0
-
-
-async def test_settle_mixes_outcomes_in_one_call(queue: SqliteQueue) -> None:
-    """One settle call records a different outcome per row."""
-    keys = await queue.enqueue([event(n) for n in range(4)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    outcomes: list[Outcome] = [
-        Delivered(keys[0]),
-        Retrying(keys[1], 200.0, "429"),
-        Dead(keys[2], "400"),
-        Skipped(keys[3], "x"),
-    ]
-    await queue.settle("a", outcomes, now=101.0)
-    assert await queue.stats() == {"pending": 1, "inflight": 0, "dead": 1, "skipped": 1}
-
-
-async def test_settle_ignores_rows_that_are_not_in_flight(queue: SqliteQueue) -> None:
-    """An outcome for an unclaimed or already settled row changes nothing."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.settle("a", [Dead(pk, reason="stale")], now=101.0)
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Skipped(pk, reason="first")], now=101.0)
-    await queue.settle("a", [Delivered(pk)], now=102.0)
-    assert await queue.stats() == {"pending": 0, "inflight": 0, "dead": 0, "skipped": 1}
-
-
-async def test_release_ignores_rows_that_are_not_in_flight(queue: SqliteQueue) -> None:
-    """Releasing a dead row does not bring it back."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Dead(pk, reason="400")], now=101.0)
-    await queue.release("a", [pk])
-    assert await queue.stats() == {"pending": 0, "inflight": 0, "dead": 1, "skipped": 0}
-
-
-async def test_release_makes_rows_claimable_at_once(queue: SqliteQueue) -> None:
-    """Released rows are pending again with the same attempt count."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Retrying(pk, next_attempt_at=110.0, error="timeout")], now=101.0)
-    await queue.claim("a", 10, now=110.0, lease=300.0)
-    await queue.release("a", [pk])
-    [job] = await queue.claim("a", 10, now=111.0, lease=30.0)
-    assert (job.event_pk, job.attempts) == (pk, 1)
-
-
-async def test_queue_full_writes_nothing(db: Path) -> None:
-    """Over `max_depth`, enqueue raises QueueFull and stores no event or delivery."""
-    async with SqliteQueue(str(db), max_depth=5) as queue:
-        await queue.enqueue([event(1, ("a", "b")), event(2, ("a", "b"))])
-        with pytest.raises(QueueFull):
-            await queue.enqueue([event(3, ("a",)), event(4, ("a",))])
-        assert await queue.depth() == 4
-        assert query(db, "SELECT COUNT(*) FROM events") == [(2,)]
-        await queue.enqueue([event(5, ("a",))])
-        assert await queue.depth() == 5
-
-
-async def test_settled_rows_free_room_under_max_depth(db: Path) -> None:
-    """Dead and skipped rows do not count against `max_depth`."""
-    async with SqliteQueue(str(db), max_depth=1) as queue:
-        [pk] = await queue.enqueue([event(1)])
-        await queue.claim("a", 10, now=100.0, lease=30.0)
-        await queue.settle("a", [Dead(pk, reason="400")], now=101.0)
-        await queue.enqueue([event(2)])
-
-
-async def test_data_survives_close_and_reopen(db: Path) -> None:
-    """Pending rows, leases and attempts are all there after a reopen."""
-    async with SqliteQueue(str(db)) as queue:
-        first, second = await queue.enqueue([event(1), event(2)])
-        await queue.claim("a", 1, now=100.0, lease=30.0)
-    async with SqliteQueue(str(db)) as queue:
-        assert await queue.depth() == 2
-        assert pks(await queue.claim("a", 10, now=100.0, lease=60.0)) == [second]
-        assert pks(await queue.claim("a", 10, now=130.0, lease=30.0)) == [first]
 
 
 async def test_connection_is_durable(queue: SqliteQueue) -> None:
@@ -293,41 +61,11 @@ async def test_newer_schema_is_refused(db: Path) -> None:
         await SqliteQueue(str(db)).open()
 
 
-async def test_event_without_destinations_gets_a_key_but_is_not_kept(queue: SqliteQueue, db: Path) -> None:
-    """Nothing to deliver means nothing stored, yet keys stay unique and in input order."""
-    first, empty, last = await queue.enqueue([event(1), event(2, ()), event(3)])
-    assert first < empty < last
-    assert query(db, "SELECT pk FROM events ORDER BY pk") == [(first,), (last,)]
-
-
-async def test_duplicate_destinations_are_stored_once(queue: SqliteQueue) -> None:
-    """A destination listed twice gives one delivery row."""
-    await queue.enqueue([event(1, ("a", "a", "b"))])
-    assert await queue.depth() == 2
-
-
-async def test_keys_are_never_reused(queue: SqliteQueue) -> None:
-    """Deleting the newest event does not hand its key to the next one."""
-    [pk] = await queue.enqueue([event(1)])
-    await queue.claim("a", 10, now=100.0, lease=30.0)
-    await queue.settle("a", [Delivered(pk)], now=101.0)
-    [nxt] = await queue.enqueue([event(2)])
-    assert nxt > pk
-
-
-async def test_close_is_idempotent_and_use_after_close_fails(db: Path) -> None:
-    """Closing twice is fine; using a closed queue says so."""
-    queue = SqliteQueue(str(db))
-    await queue.open()
-    await queue.close()
-    await queue.close()
-    with pytest.raises(RuntimeError, match="not open"):
-        await queue.depth()
-
-
-async def test_unserializable_payload_writes_nothing(queue: SqliteQueue) -> None:
-    """A payload that is not JSON fails before the transaction starts."""
-    bad = NewEvent("web", "x", "purchase", 1.0, {"value": float("nan")}, ("a",))
-    with pytest.raises(ValueError):
-        await queue.enqueue([event(1), bad])
-    assert await queue.depth() == 0
+async def test_recover_after_restart_hands_back_every_lease(db: Path) -> None:
+    """One file belongs to one router: a restarted process takes back all in-flight rows at once."""
+    async with SqliteQueue(str(db)) as before:
+        await before.enqueue([event(1), event(2)])
+        await before.claim("a", 10, now=100.0, lease=600.0)
+    async with SqliteQueue(str(db)) as after:
+        assert await after.recover() == 2
+        assert len(await after.claim("a", 10, now=100.0, lease=600.0)) == 2
