@@ -11,9 +11,9 @@ import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from router import janitor
+from router import cors, ga4, janitor, segment, sitetag
 from router.config import Config
 from router.dispatch import Dispatcher
 from router.ingest import Ingest
@@ -76,9 +76,12 @@ def create_app(config: Config) -> Starlette:
             return JSONResponse({"status": "queue unreachable"}, 503)
         return JSONResponse({"status": "ready", "queue_depth": depth})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/v1/events", ingest.handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *sitetag.routes(ingest, config),
+        *ga4.routes(ingest, config),
+        *segment.routes(ingest, config),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=cors.middleware(config))

@@ -41,6 +41,7 @@ class ServerSettings:
     trusted_proxy_hops: int = 0
     max_body_bytes: int = 1_000_000
     max_batch_events: int = MAX_BATCH_EVENTS
+    cookie_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class Source:
     kind: str
     credential: Secret
     allowed_origins: tuple[str, ...] = ()
+    ga4_measurement_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,13 @@ def _destination(block: Mapping[str, Any]) -> Destination[Any]:
 
 def _source(block: Mapping[str, Any]) -> Source:
     credential = block.get("key") or block["secret"]
-    return Source(block["id"], block["kind"], Secret(credential), tuple(block.get("allowed_origins", ())))
+    return Source(
+        block["id"],
+        block["kind"],
+        Secret(credential),
+        tuple(block.get("allowed_origins", ())),
+        tuple(block.get("ga4_measurement_ids", ())),
+    )
 
 
 def _settings(cls: Any, block: Mapping[str, Any] | None) -> Any:

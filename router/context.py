@@ -17,3 +17,5 @@ class RequestContext:
     user_agent: str | None = None
     referer: str | None = None
     cookies: Mapping[str, str] = field(default_factory=dict)
+    minted: Mapping[str, str] = field(default_factory=dict)
+    """First-party cookies the router created for this request (sent back with Set-Cookie)."""

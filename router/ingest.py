@@ -27,6 +27,14 @@ JSON_TYPES = ("application/json",)
 RETRY_AFTER = "5"
 
 
+class Unavailable(Exception):
+    """The queue could not take the events: answer 503 with Retry-After; nothing was acknowledged."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 class BadBody(Exception):
     """The body is not a usable event document; the message says why."""
 
@@ -76,6 +84,16 @@ class Ingest:
         return _parse(body)
 
     async def _accept(self, events: list[Any], context: RequestContext) -> JSONResponse:
+        try:
+            results = await self.store(events, context)
+        except Unavailable as exc:
+            return answers.error(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
+        return answers.accepted(results)
+
+    async def store(self, events: Sequence[Any], context: RequestContext) -> list[dict[str, Any]]:
+        """Normalize and persist raw canonical events; one result per event (accepted, duplicate or
+        rejected with its problems). Raises Unavailable when nothing could be stored. Every inbound
+        protocol (the site tag, GA4, Segment) ends here once it has built canonical events."""
         outcomes = [
             normalize(
                 raw,
@@ -90,23 +108,20 @@ class Ingest:
         new = [_new_event(event, self._targets(event), context) for _, event in valid]
         try:
             keys = await self.queue.enqueue(new) if new else []
-        except QueueFull:
-            return answers.error(
-                503, "queue_full", "the router is catching up; retry later", {"Retry-After": RETRY_AFTER}
-            )
-        except Exception:
+        except QueueFull as exc:
+            raise Unavailable("queue_full", "the router is catching up; retry later") from exc
+        except Exception as exc:
             log.exception("queue_write_failed", source=context.source, events=len(new))
-            return answers.error(
-                503,
-                "queue_unavailable",
-                "events could not be stored; retry later",
-                {"Retry-After": RETRY_AFTER},
-            )
+            raise Unavailable("queue_unavailable", "events could not be stored; retry later") from exc
         duplicates = {i for (i, _), key in zip(valid, keys, strict=True) if key is None}
         stored = [e for e, key in zip(new, keys, strict=True) if key is not None and e.destinations]
         self.wake(sorted({d for e in stored for d in e.destinations}))
         _log_outcomes(outcomes, new, keys, context)
-        return answers.accepted([_result(i, o, i in duplicates) for i, o in enumerate(outcomes)])
+        return [_result(i, o, i in duplicates) for i, o in enumerate(outcomes)]
+
+    def context(self, request: Request, source: Source) -> RequestContext:
+        """What the request tells about the events it carries (IP, user agent, cookies, referer)."""
+        return _context(request, source, self.config)
 
     def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
         name = event["event_name"]

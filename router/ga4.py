@@ -1,0 +1,13 @@
+"""GA4 gtag.js pointed at the router: /g/collect hits parsed into canonical events."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from router.config import Config
+from router.ingest import Ingest
+
+
+def routes(ingest: Ingest, config: Config) -> list[BaseRoute]:
+    """The endpoints this protocol adds to the app."""
+    return []
