@@ -1,4 +1,4 @@
-"""Reliability end to end (R1, R3, R4, R6, R7 of the reliability doc, scaled down to seconds).
+"""Reliability end to end (R1, R2, R3, R4, R6, R7 of the reliability doc, scaled down to seconds).
 
 Each test runs `router serve` as a real process on a SQLite queue, drives it with the fixed-rate
 load generator of tests/e2e/load.py and judges the outcome from the fake Meta's ledger: every
@@ -185,6 +185,8 @@ async def test_429_with_retry_after_is_honoured_under_load(tmp_path: Path) -> No
     print(f"\nR2 429-3s meta_a: {a.line()}, {answered_429} answered 429, {early} before Retry-After")
     assert answered_429 > 0
     assert a.lost == [] and oracle(report, healthy.received).lost == []
+    # Retry-After speaks for the platform, not for the events of one request: the fake notes any
+    # request to the pixel before it expires, whichever events it carries (section 2.2, rule 2).
     assert early == 0, (
         f"{early} requests came before a Retry-After expired, e.g. {limited.violations[0].detail}"
     )
