@@ -62,6 +62,7 @@ class DispatchSettings:
     lease: float = 60.0
     backoff_base: float = 10.0
     backoff_cap: float = 300.0
+    probe_base: float = 5.0
     retry_window: float = 4 * 3600.0
 
 

@@ -15,6 +15,10 @@ from router.queue.base import Dead, Delivered, Job, Outcome, Retrying, Skipped
 
 log = structlog.get_logger("router.delivery")
 
+AGE_MARGIN = 60.0
+"""Seconds of safety under a platform's age limit: an event is never sent in its last minute of validity,
+where clock skew or a slow request could carry it past the limit (Meta then refuses the whole batch)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
@@ -51,7 +55,7 @@ def plan(adapter: Destination[Any], jobs: Sequence[Job], now: float) -> Plan:
 
 def _map(adapter: Destination[Any], job: Job, now: float, settled: list[Outcome]) -> list[Payload]:
     age = now - job.event["timestamp_ms"] / 1000
-    if adapter.max_event_age is not None and age > adapter.max_event_age:
+    if adapter.max_event_age is not None and age > adapter.max_event_age - AGE_MARGIN:
         days = adapter.max_event_age / 86_400
         settled.append(Dead(job.event_pk, f"expired: older than the platform's {days:g}-day limit"))
         return []
@@ -113,5 +117,8 @@ class RetryPolicy:
                 job.event_pk, f"retry window of {self.window:g}s exceeded; last error: {decision.reason}"
             )
         if self.max_event_age is not None and next_at - job.event["timestamp_ms"] / 1000 > self.max_event_age:
-            return Dead(job.event_pk, f"would be too old at the next attempt; last error: {decision.reason}")
+            return Dead(
+                job.event_pk,
+                f"expired: too old for the platform at the next attempt; last error: {decision.reason}",
+            )
         return Retrying(job.event_pk, next_at, decision.reason)

@@ -13,6 +13,7 @@ import structlog
 
 from destinations.base import AuthError, Destination, HttpResponse
 from router.backoff import Backoff
+from router.breaker import Breaker
 from router.config import DispatchSettings
 from router.decisions import Decision, Drop, Retry
 from router.delivery import RetryPolicy, Shipment, per_event, per_payload, plan
@@ -41,6 +42,7 @@ class Dispatcher:
         self.client = client
         self.clock = clock
         self.retry_windows = dict(retry_windows or {})
+        self._breakers = {d: Breaker(settings.probe_base, settings.backoff_cap) for d in self.destinations}
         self._authenticators = {d.id: a for d in destinations if (a := d.authenticator()) is not None}
         self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
         self._wakeups = {d: asyncio.Event() for d in self.destinations}
@@ -75,7 +77,12 @@ class Dispatcher:
 
     async def _loop(self, destination: Destination[Any]) -> None:
         wakeup = self._wakeups[destination.id]
+        breaker = self._breakers[destination.id]
         while not self._stopping.is_set():
+            paused = breaker.wait(self.clock())
+            if paused:
+                await _wait(self._stopping, paused)
+                continue
             try:
                 handled = await self.run_once(destination)
             except asyncio.CancelledError:
@@ -119,6 +126,13 @@ class Dispatcher:
         return prepared.settled + [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
 
     async def _ship(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
+        decisions = await self._send(destination, shipment)
+        if self._breakers[destination.id].record(decisions, self.clock()):
+            expedited = await self.queue.expedite(destination.id, self.clock())
+            log.info("destination_recovered", destination=destination.id, expedited=expedited)
+        return decisions
+
+    async def _send(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
         started = self.clock()
         count = len(shipment.payloads)
         auth = self._authenticators.get(destination.id)

@@ -107,6 +107,9 @@ class Queue(Protocol):
     async def recover(self) -> int:
         """After a crash: hand back deliveries this instance had claimed; returns how many."""
 
+    async def expedite(self, destination: str, now: float) -> int:
+        """Make every pending delivery of the destination due now; returns how many (after an outage)."""
+
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
         """Take up to `limit` due deliveries (pending, or leased and expired), oldest first."""
 

@@ -234,6 +234,10 @@ RECOVER = """
 UPDATE deliveries SET state = 'pending', lease_until = NULL, lease_owner = NULL
 WHERE state = 'inflight' AND lease_owner = %s
 """
+EXPEDITE = """
+UPDATE deliveries SET next_attempt_at = %s
+WHERE destination = %s AND state = 'pending' AND next_attempt_at > %s
+"""
 DEAD_MATCH = """
 d.state = 'dead'
 AND (%(destination)s::text IS NULL OR d.destination = %(destination)s::text)
@@ -339,6 +343,12 @@ class PostgresQueue:
         and a freshly started router holds none, so after a restart this returns 0."""
         async with self._transaction() as cur:
             await cur.execute(RECOVER, (self.instance_id,))
+            return cur.rowcount
+
+    async def expedite(self, destination: str, now: float) -> int:
+        """Make every pending delivery of the destination due now (it just recovered)."""
+        async with self._transaction() as cur:
+            await cur.execute(EXPEDITE, (now, destination, now))
             return cur.rowcount
 
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:

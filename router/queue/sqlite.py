@@ -176,6 +176,10 @@ RECOVER = "UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE sta
 PURGE_DEAD = "DELETE FROM deliveries WHERE state IN ('dead', 'skipped') AND updated_at < ?"
 PRUNE_ORPHANS = "DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)"
 PURGE_SEEN = "DELETE FROM seen WHERE received_at < ?"
+EXPEDITE = """
+UPDATE deliveries SET next_attempt_at = ?
+WHERE destination = ? AND state = 'pending' AND next_attempt_at > ?
+"""
 REPORTED_PRAGMAS = ("journal_mode", "synchronous", "busy_timeout", "user_version")
 
 
@@ -225,6 +229,10 @@ class SqliteQueue:
         """Hand every in-flight delivery back: one SQLite file belongs to one router process, so
         whatever is in flight when it opens was claimed by a process that died."""
         return await self._call(_recover)
+
+    async def expedite(self, destination: str, now: float) -> int:
+        """Make every pending delivery of the destination due now (it just recovered)."""
+        return await self._call(_expedite, destination, now)
 
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
         """Lease up to `limit` due deliveries (pending, or in flight with an expired lease)."""
@@ -345,6 +353,11 @@ def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:
         return True
     conn.execute(REMEMBER, (*key, event.received_at))
     return False
+
+
+def _expedite(conn: sqlite3.Connection, destination: str, now: float) -> int:
+    with _immediate(conn):
+        return conn.execute(EXPEDITE, (now, destination, now)).rowcount
 
 
 def _recover(conn: sqlite3.Connection) -> int:

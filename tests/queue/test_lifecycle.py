@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from router.queue.base import DEDUP_WINDOW, Dead, DeadFilter, Delivered, NewEvent, Queue, Skipped
+from router.queue.base import DEDUP_WINDOW, Dead, DeadFilter, Delivered, NewEvent, Queue, Retrying, Skipped
 
 
 def event(event_id: str, received_at: float = 1000.0, destinations: tuple[str, ...] = ("a",)) -> NewEvent:
@@ -99,3 +99,13 @@ async def test_purge_removes_old_dead_letters_and_dedup_keys(any_queue: Queue) -
         "dedup_keys": 3,
     }
     assert await any_queue.enqueue([event("u-1", 1700.0)]) != [None]
+
+
+async def test_expedite_makes_the_waiting_backlog_due_now(any_queue: Queue) -> None:
+    """After an outage, pending deliveries scheduled far ahead become due at once; others stay."""
+    keys = await any_queue.enqueue([event("x-1"), event("x-2", destinations=("b",))])
+    await any_queue.claim("a", 10, now=1000.0, lease=30)
+    await any_queue.settle("a", [Retrying(keys[0] or 0, next_attempt_at=9000.0, error="503")], now=1000.0)
+    assert await any_queue.claim("a", 10, now=1001.0, lease=30) == []
+    assert await any_queue.expedite("a", now=1001.0) == 1
+    assert [j.event["event_id"] for j in await any_queue.claim("a", 10, now=1001.0, lease=30)] == ["x-1"]

@@ -78,10 +78,11 @@ def test_plan_sends_fresh_events_in_one_request() -> None:
 
 
 def test_age_gate_settles_old_events_as_expired() -> None:
-    """An event older than the platform's limit is dead without being mapped or sent."""
-    result = plan(ADAPTER, [job(1, age=7 * DAY + 1, do="crash"), job(2, age=7 * DAY - 1)], NOW)
-    assert result.settled == [Dead(1, "expired: older than the platform's 7-day limit")]
-    assert [s.owners for s in result.shipments] == [[2]]
+    """An event older than the platform's limit, less a one-minute margin, is dead without being mapped."""
+    jobs = [job(1, age=7 * DAY + 1, do="crash"), job(2, age=7 * DAY - 30), job(3, age=7 * DAY - 61)]
+    result = plan(ADAPTER, jobs, NOW)
+    assert result.settled == [Dead(pk, "expired: older than the platform's 7-day limit") for pk in (1, 2)]
+    assert [s.owners for s in result.shipments] == [[3]]
 
 
 def test_no_age_limit_means_no_age_gate() -> None:
@@ -239,7 +240,7 @@ def test_retry_beyond_max_event_age_is_dead() -> None:
     """A retry that would land after the platform's age limit is dead now."""
     outcome = POLICY.outcome(job(1, age=7 * DAY - 5, first=NOW), Retry("timeout"), NOW)
     assert isinstance(outcome, Dead)
-    assert outcome.reason == "would be too old at the next attempt; last error: timeout"
+    assert outcome.reason == "expired: too old for the platform at the next attempt; last error: timeout"
     assert isinstance(POLICY.outcome(job(1, age=7 * DAY - 11, first=NOW), Retry("timeout"), NOW), Retrying)
 
 
