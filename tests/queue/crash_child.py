@@ -1,6 +1,6 @@
-"""Child process for the kill -9 test: enqueues forever and prints each acknowledged key.
+"""Child process for the kill -9 tests of every backend: enqueues forever and prints each acknowledged key.
 
-Usage: python crash_child.py QUEUE_FILE
+Usage: python crash_child.py QUEUE_URL     (sqlite:////abs/path.db or postgresql://...)
 
 Every event goes to `kept` (never claimed) and `sent` (claimed and delivered by a second task), so
 the file sees inserts, leases and deletes when the parent kills the process. A key is printed only
@@ -13,13 +13,13 @@ import asyncio
 import os
 import sys
 
-from router.queue.base import Delivered, NewEvent
-from router.queue.sqlite import SqliteQueue
+from router.queue.base import Delivered, NewEvent, Queue
+from router.queue.factory import open_queue
 
 NOW = 1e12
 
 
-async def enqueue_forever(queue: SqliteQueue) -> None:
+async def enqueue_forever(queue: Queue) -> None:
     """Enqueue batches of one to three events and print their keys once committed."""
     n = 0
     while True:
@@ -40,7 +40,7 @@ async def enqueue_forever(queue: SqliteQueue) -> None:
         n += 1
 
 
-async def deliver_forever(queue: SqliteQueue) -> None:
+async def deliver_forever(queue: Queue) -> None:
     """Claim and deliver the `sent` rows as fast as they come."""
     while True:
         jobs = await queue.claim("sent", 10, now=NOW, lease=30.0)
@@ -48,10 +48,14 @@ async def deliver_forever(queue: SqliteQueue) -> None:
         await asyncio.sleep(0)
 
 
-async def main(path: str) -> None:
+async def main(url: str) -> None:
     """Run both loops until killed."""
-    async with SqliteQueue(path) as queue:
+    queue = open_queue(url)
+    await queue.open()
+    try:
         await asyncio.gather(enqueue_forever(queue), deliver_forever(queue))
+    finally:
+        await queue.close()
 
 
 if __name__ == "__main__":

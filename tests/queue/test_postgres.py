@@ -30,7 +30,7 @@ from router.queue.sqlite import SqliteQueue
 from tests.queue import pg
 from tests.queue.test_sqlite_crash import EXAMPLES, MAX_DEPTH, QueueModel, Row, read_acks
 
-CHILD = Path(__file__).with_name("pg_crash_child.py")
+CHILD = Path(__file__).with_name("crash_child.py")
 ROOT = Path(__file__).resolve().parents[2]
 KILL_CYCLES = 4
 CHILD_TIMEOUT = 30.0

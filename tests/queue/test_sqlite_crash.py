@@ -37,7 +37,7 @@ def run_until_killed(path: Path, acks_wanted: int) -> list[int]:
     """Start the child, read `acks_wanted` acknowledged keys, SIGKILL it; every key it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, str(CHILD), str(path)],
+        [sys.executable, str(CHILD), f"sqlite:///{path}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
