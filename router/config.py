@@ -241,4 +241,6 @@ def _typed(default: Any, value: Any) -> Any:
     """A YAML or environment value in the type of the setting's default (`"8"` -> 8)."""
     if isinstance(default, bool):
         return value is True or str(value).lower() == "true"
+    if default is None:
+        return value  # optional text settings (cookie_domain); the schema checked the type
     return type(default if default is not None else 0)(value)

@@ -407,3 +407,10 @@ def test_retry_window_per_destination_is_capped_inside_the_dedup_window() -> Non
     assert config.retry_window("m1") == 1800
     assert config.retry_window("m2") == 47 * 3600
     assert config.retry_window("m3") == config.dispatch.retry_window == 4 * 3600
+
+
+def test_cookie_domain_is_read_as_text() -> None:
+    """server.cookie_domain (default None) keeps its text value instead of being cast to a number."""
+    source = "sources:\n  - {id: web, kind: browser, key: pk_12345678}\n"
+    text = "server:\n  cookie_domain: .shop.example.com\n" + source + "destinations: []\n"
+    assert parse(text, {}).server.cookie_domain == ".shop.example.com"
