@@ -28,7 +28,7 @@ Cloud Run kills the instance 10 s after SIGTERM."""
 
 def create_app(config: Config) -> Starlette:
     """The router's ASGI app; the queue opens and the dispatcher starts in the lifespan."""
-    queue = open_queue(config.queue.url, max_depth=config.queue.max_depth)
+    queue = open_queue(config.queue.url, **config.queue.options())
     ready = {"value": False}
 
     @contextlib.asynccontextmanager

@@ -126,7 +126,7 @@ def _with_queue(args: argparse.Namespace, work: Callable[[Config, Queue], Awaita
         return 1
 
     async def run() -> int:
-        queue = open_queue(config.queue.url)
+        queue = open_queue(config.queue.url, **config.queue.options())
         await queue.open()
         try:
             return await work(config, queue)

@@ -51,6 +51,13 @@ class QueueSettings:
     url: str = "sqlite:///./var/router.db"
     max_depth: int | None = 1_000_000
     allow_ephemeral_disk: bool = False
+    pool_max: int = 5
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for router.queue.factory.open_queue."""
+        if self.url.startswith("sqlite"):
+            return {"max_depth": self.max_depth}
+        return {"max_depth": self.max_depth, "pool_max": self.pool_max}
 
 
 @dataclass(frozen=True, slots=True)

@@ -414,3 +414,12 @@ def test_cookie_domain_is_read_as_text() -> None:
     source = "sources:\n  - {id: web, kind: browser, key: pk_12345678}\n"
     text = "server:\n  cookie_domain: .shop.example.com\n" + source + "destinations: []\n"
     assert parse(text, {}).server.cookie_domain == ".shop.example.com"
+
+
+def test_queue_options_follow_the_backend() -> None:
+    """SQLite gets max_depth only; PostgreSQL also gets pool_max from YAML."""
+    source = "sources:\n  - {id: web, kind: browser, key: pk_12345678}\ndestinations: []\n"
+    sqlite = parse("queue: {url: 'sqlite:///./q.db', max_depth: 10}\n" + source, {})
+    assert sqlite.queue.options() == {"max_depth": 10}
+    postgres = parse("queue: {url: 'postgresql://u@h/db', pool_max: 3}\n" + source, {})
+    assert postgres.queue.options() == {"max_depth": 1_000_000, "pool_max": 3}
