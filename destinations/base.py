@@ -186,6 +186,17 @@ class Destination(ABC, Generic[C]):
         """The credential source for OAuth platforms; None when build_request already carries the auth."""
         return None
 
+    def canonical_name(self, event: Event) -> str:
+        """The event's canonical name; SkipEvent when the YAML `events` list leaves it out."""
+        name = str(event["event_name"])
+        if self.config.events is not None and name not in self.config.events:
+            raise SkipEvent(f"event {name!r} is not in this destination's `events` list")
+        return name
+
+    def api_base(self, default: str) -> str:
+        """The YAML `base_url` (a proxy, a test fake), else the platform's `default`; no trailing slash."""
+        return (self.config.base_url or default).rstrip("/")
+
 
 def secret_of(block: Mapping[str, Any], key: str) -> Secret:
     """A secret from a config block (already interpolated from the environment)."""

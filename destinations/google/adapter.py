@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from destinations import rows
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -117,9 +118,7 @@ class GoogleDestination(Destination[GoogleConfig]):
         return [self._payload(event, now, action) for action in targets]
 
     def _actions(self, event: Event) -> tuple[str, ...]:
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         name = self.config.event_map.get(canonical, canonical)
         targets = self.config.conversions.get(name)
         if not targets:
@@ -155,13 +154,13 @@ class GoogleDestination(Destination[GoogleConfig]):
             "events": [payload.body for payload in batch],
             **({"validateOnly": True} if self.config.validate_only else {}),
         }
-        url = f"{self._base(DM_URL)}/{DM_API_VERSION}/events:ingest"
+        url = f"{self.api_base(DM_URL)}/{DM_API_VERSION}/events:ingest"
         return HttpRequest("POST", url, headers={"Content-Type": "application/json"}, json=body)
 
     def _destination(self, product_id: str) -> dict[str, Any]:
         account = {"accountType": "GOOGLE_ADS", "accountId": self.config.customer_id}
         login = self.config.login_customer_id
-        return bodies.compact(
+        return rows.compact(
             {
                 "operatingAccount": account,
                 "loginAccount": {"accountType": "GOOGLE_ADS", "accountId": login} if login else None,
@@ -185,11 +184,8 @@ class GoogleDestination(Destination[GoogleConfig]):
         headers = {"Content-Type": "application/json"}
         if self.config.login_customer_id:
             headers["login-customer-id"] = self.config.login_customer_id
-        url = f"{self._base(ADS_URL)}/{ADS_API_VERSION}/customers/{self.config.customer_id}:{method}"
+        url = f"{self.api_base(ADS_URL)}/{ADS_API_VERSION}/customers/{self.config.customer_id}:{method}"
         return HttpRequest("POST", url, headers=headers, json=body)
-
-    def _base(self, default: str) -> str:
-        return (self.config.base_url or default).rstrip("/")
 
     # -- classify and auth -------------------------------------------------------------------------
 

@@ -11,25 +11,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from destinations import amounts
 from destinations.base import Event, EventError, SkipEvent
 from destinations.google import fields
+from destinations.rows import compact, lookup
+from destinations.timing import clamped_seconds
 
 CURRENCY_LENGTH: Final = 3
-
-
-def lookup(event: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if value is not None and value not in ("", [], {})}
 
 
 # -- signals ---------------------------------------------------------------------------------------
@@ -92,7 +80,7 @@ def transaction_id(event: Event) -> str:
 def value(event: Event) -> float | int | None:
     """properties.value when it is a number."""
     amount = lookup(event, "properties.value")
-    return amount if isinstance(amount, int | float) and not isinstance(amount, bool) else None
+    return amount if amounts.is_number(amount) else None
 
 
 def currency(event: Event) -> str | None:
@@ -103,8 +91,7 @@ def currency(event: Event) -> str | None:
 
 def conversion_time(event: Event, now: float) -> dt.datetime:
     """The event time in whole UTC seconds; an event from the future is clamped to `now`."""
-    seconds = min(int(event["timestamp_ms"]) // 1000, int(now))
-    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return dt.datetime.fromtimestamp(clamped_seconds(event, now), dt.UTC)
 
 
 def nothing_to_match(event: Event) -> Exception:

@@ -14,9 +14,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 
+from destinations import amounts, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -48,7 +48,7 @@ MAX_BATCH_SIZE: Final = 5000
 MAX_EVENT_AGE: Final = 90 * 24 * 3600
 """`conversionHappenedAt` must be within the past 90 days (Salesforce connector doc; RudderStack and
 Segment enforce 90 days)."""
-MESSAGE_LIMIT: Final = 200
+TOO_OLD: Final = "event is older than 90 days; LinkedIn rejects older conversions"
 INDEXED_STATUSES: Final = frozenset({400, 422})
 """Statuses whose message may name the bad elements (`Index: N` for 422, `indices [N]` for 400)."""
 INDEX_BLOCK: Final = re.compile(r"Index: (\d+), (.*?)(?=Index: \d+, |\Z)", re.DOTALL)
@@ -97,7 +97,7 @@ class LinkedInDestination(Destination[LinkedInConfig]):
         """One conversion event; SkipEvent when the event has no rule, EventError when it cannot be sent."""
         body: dict[str, Any] = {
             "conversion": fields.CONVERSION_URN.format(rule_id=self._rule_id(event)),
-            "conversionHappenedAt": _happened_at(event, now),
+            "conversionHappenedAt": timing.milliseconds(event, now, MAX_EVENT_AGE, TOO_OLD),
         }
         value = _conversion_value(event.get("properties") or {})
         if value is not None:
@@ -107,9 +107,7 @@ class LinkedInDestination(Destination[LinkedInConfig]):
         return [Payload(body)]
 
     def _rule_id(self, event: Event) -> str:
-        name = str(event["event_name"])
-        if self.config.events is not None and name not in self.config.events:
-            raise SkipEvent(f"event {name!r} is not in this destination's `events` list")
+        name = self.canonical_name(event)
         rule = self.config.conversions.get(name)
         if rule is None:
             raise SkipEvent(f"event {name!r} has no LinkedIn conversion rule in `conversions`")
@@ -120,10 +118,9 @@ class LinkedInDestination(Destination[LinkedInConfig]):
     def build_request(self, batch: Sequence[Payload]) -> HttpRequest:
         """POST {api}/rest/conversionEvents as BATCH_CREATE; the token travels in the Authorization header."""
         token = self.config.access_token.reveal()
-        base = (self.config.base_url or API_URL).rstrip("/")
         return HttpRequest(
             method="POST",
-            url=f"{base}{PATH}",
+            url=f"{self.api_base(API_URL)}{PATH}",
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
@@ -182,50 +179,29 @@ class LinkedInDestination(Destination[LinkedInConfig]):
         text = f"LinkedIn {status} refused the batch for element(s) {shown}; resent without them"
         retry = Retry(text, after=0.0)
         return [
-            Drop(self._scrub(f"LinkedIn {status}: {named[i]}")[:MESSAGE_LIMIT]) if i in named else retry
-            for i in range(size)
+            Drop(self._short(f"LinkedIn {status}: {named[i]}")) if i in named else retry for i in range(size)
         ]
 
     def _reason(self, status: int, data: Any) -> str:
         """`LinkedIn <status> <code>: <message>`, short, with the access token scrubbed out."""
         code = data.get("code") if isinstance(data, dict) else None
         label = f"LinkedIn {status} {code}" if isinstance(code, str) and code else f"LinkedIn {status}"
-        text = self._scrub(" ".join(_message(data).split()))[:MESSAGE_LIMIT]
-        return f"{label}: {text}" if text else label
+        return reasons.reason(label, " ".join(_message(data).split()), self.config.access_token.reveal())
 
     def _version_reason(self, data: Any) -> str:
         """A 426 is the operator's to fix: say which version and what to change."""
-        text = self._scrub(" ".join(_message(data).split()))[:MESSAGE_LIMIT] or "NONEXISTENT_VERSION"
+        text = self._short(" ".join(_message(data).split())) or "NONEXISTENT_VERSION"
         return (
             f"LinkedIn-Version {self.config.version} is not active (426: {text}); raise `version` in this "
             "destination's YAML block to a current YYYYMM, then replay the dead letters"
         )
 
-    def _scrub(self, text: str) -> str:
-        """The text with the access token replaced by `***` (before any truncation)."""
-        token = self.config.access_token.reveal()
-        return text.replace(token, "***") if token else text
+    def _short(self, text: str) -> str:
+        """The text with the access token scrubbed out, cut to reasons.LIMIT."""
+        return reasons.short(text, self.config.access_token.reveal())
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
-
-
-def _lookup(event: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _happened_at(event: Event, now: float) -> int:
-    """Epoch milliseconds; a future time is clamped to `now`; older than 90 days is an EventError."""
-    happened = int(event["timestamp_ms"])
-    if now * 1000 - happened > MAX_EVENT_AGE * 1000:
-        raise EventError("event is older than 90 days; LinkedIn rejects older conversions")
-    return min(happened, int(now * 1000))
 
 
 def _conversion_value(properties: Mapping[str, Any]) -> dict[str, str] | None:
@@ -239,16 +215,15 @@ def _conversion_value(properties: Mapping[str, Any]) -> dict[str, str] | None:
 
 def _amount(value: Any) -> str | None:
     """`12.5` -> `"12.5"`, `400` -> `"400"`, `1e-07` -> `"0.0000001"`; None unless a finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return format(Decimal(str(value)), "f")
+    amount = amounts.decimal(value)
+    return amount if amount is not None and math.isfinite(value) else None
 
 
 def _user_ids(event: Event) -> list[dict[str, str]]:
     """`user.userIds[]` from the rows; an event with none cannot be matched, so it is an EventError."""
     user_ids = []
     for row in fields.USER_IDS:
-        value = _id_value(_lookup(event, row.path))
+        value = _id_value(rows.lookup(event, row.path))
         if value is not None and row.pattern.fullmatch(value):
             user_ids.append({"idType": row.id_type, "idValue": value})
     if not user_ids:

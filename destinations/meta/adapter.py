@@ -3,17 +3,18 @@
 Meta has no partial success: one invalid event rejects the whole request. So `map` refuses locally
 every event Meta is known to reject (older than 7 days, Purchase without value or currency, website
 event without user agent or URL, no customer information at all) instead of letting it poison a
-batch, and leaves out malformed optional fields (see fields.Row).
+batch, and leaves out malformed optional fields (see fields.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
+from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -23,7 +24,6 @@ from destinations.base import (
     HttpRequest,
     HttpResponse,
     Payload,
-    SkipEvent,
     base_fields,
     default_classify,
     secret_of,
@@ -38,9 +38,9 @@ API_VERSION: Final = "v26.0"
 GRAPH_URL: Final = "https://graph.facebook.com"
 MAX_EVENT_AGE: Final = 7 * 24 * 3600
 """Meta rejects the whole request when one event_time is older than 7 days (subcode 2804003)."""
-MESSAGE_LIMIT: Final = 200
 
-LimitedDataUse = Literal["from_consent", "always", "never"]
+TOO_OLD: Final = "event is older than 7 days; Meta would reject the whole batch (2804003)"
+
 Outcome = Literal["retry", "drop"]
 
 ERROR_CODES: Final[Mapping[int, Outcome]] = {
@@ -76,7 +76,7 @@ class MetaConfig(BaseConfig):
     pixel_id: str
     access_token: Secret
     test_event_code: str | None = None
-    limited_data_use: LimitedDataUse = "from_consent"
+    limited_data_use: ldu.Policy = "from_consent"
     ldu_country: int = 0
     ldu_state: int = 0
     send_external_id: bool = True
@@ -114,32 +114,28 @@ class MetaDestination(Destination[MetaConfig]):
         name = self._event_name(event)
         body: dict[str, Any] = {
             "event_name": name,
-            "event_time": _event_time(event, now),
+            "event_time": timing.seconds(event, now, MAX_EVENT_AGE, TOO_OLD),
             "action_source": fields.ACTION_SOURCES.get(str(event.get("action_source")), "other"),
-            **_rows(event, fields.EVENT),
+            **rows.to_dict(event, fields.EVENT),
             "user_data": self._user_data(event),
-            **_compact({"custom_data": _custom_data(event)}),
+            **rows.compact({"custom_data": _custom_data(event)}),
             **self._data_processing_options(event),
         }
         _check(body)
         return [Payload(body)]
 
     def _event_name(self, event: Event) -> str:
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         return self.config.event_map.get(canonical) or fields.EVENT_NAMES.get(canonical, canonical)
 
     def _user_data(self, event: Event) -> dict[str, Any]:
-        rows = (r for r in fields.USER_DATA if r.key != "external_id" or self.config.send_external_id)
-        return _rows(event, rows)
+        chosen = (r for r in fields.USER_DATA if r.key != "external_id" or self.config.send_external_id)
+        return rows.to_dict(event, chosen)
 
     def _data_processing_options(self, event: Event) -> dict[str, Any]:
         """LDU on: ["LDU"] + country/state (0/0 lets Meta geolocate). LDU off: the keys are left out,
         which Meta treats exactly like an explicit `[]`."""
-        policy = self.config.limited_data_use
-        consent = event.get("consent") or {}
-        if policy == "never" or (policy == "from_consent" and consent.get("ldu") is not True):
+        if not ldu.applies(self.config.limited_data_use, event):
             return {}
         return {
             "data_processing_options": ["LDU"],
@@ -153,7 +149,7 @@ class MetaDestination(Destination[MetaConfig]):
         """POST {graph}/{version}/{pixel}/events, JSON body; the token travels in the body, not the URL."""
         token = self.config.access_token.reveal()
         proof = self._appsecret_proof(token)
-        body = _compact(
+        body = rows.compact(
             {
                 "data": [payload.body for payload in batch],
                 "test_event_code": self.config.test_event_code,
@@ -161,10 +157,9 @@ class MetaDestination(Destination[MetaConfig]):
                 "appsecret_proof": proof,
             }
         )
-        base = (self.config.base_url or GRAPH_URL).rstrip("/")
         return HttpRequest(
             method="POST",
-            url=f"{base}/{API_VERSION}/{self.config.pixel_id}/events",
+            url=f"{self.api_base(GRAPH_URL)}/{API_VERSION}/{self.config.pixel_id}/events",
             headers={"Content-Type": "application/json"},
             json=body,
             secrets=tuple(s for s in (token, proof) if s),
@@ -205,79 +200,22 @@ class MetaDestination(Destination[MetaConfig]):
             label = f"access token invalid or expired ({label})"
         title = error.get("error_user_title")
         text = ": ".join(str(part) for part in (title, error.get("message")) if part)
-        token = self.config.access_token.reveal()
-        if token:
-            text = text.replace(token, "***")
-        return f"{label}: {text[:MESSAGE_LIMIT]}" if text else label
+        return reasons.reason(label, text, self.config.access_token.reveal())
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
 
 
-def _lookup(event: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value in ("", [], {})
-
-
-def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not _empty(value)}
-
-
-def _rows(source: Event, rows: Iterable[fields.Row]) -> dict[str, Any]:
-    """Meta fields from mapping rows: empty values and values not matching the row's pattern left out."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        value = _value(row, _lookup(source, row.path))
-        if not _empty(value):
-            out[row.key] = [value] if row.as_list else value
-    return out
-
-
-def _value(row: fields.Row, value: Any) -> Any:
-    """The value a row sends, or None. Hashed values are lower-cased; a raw value under `hashed` fails
-    the SHA-256 pattern, so a raw identifier can never be sent."""
-    if _empty(value) or row.pattern is None:
-        return value
-    text = str(value).lower() if row.as_list else str(value)
-    return text if row.pattern.fullmatch(text) else None
-
-
-def _event_time(event: Event, now: float) -> int:
-    """Unix seconds; an event from the future is clamped to `now`; older than 7 days is an EventError."""
-    seconds = int(event["timestamp_ms"]) // 1000
-    if now - seconds > MAX_EVENT_AGE:
-        raise EventError("event is older than 7 days; Meta would reject the whole batch (2804003)")
-    return min(seconds, int(now))
-
-
 def _custom_data(event: Event) -> dict[str, Any]:
     """Free properties passed through, then the standard rows on top (they win on a key clash)."""
     properties: Mapping[str, Any] = event.get("properties") or {}
-    custom = {k: v for k, v in properties.items() if k not in fields.STANDARD_PROPERTIES and not _empty(v)}
-    custom.update(_rows(event, fields.CUSTOM_DATA))
-    contents = _contents(properties.get("contents"))
+    custom = rows.unmapped(properties, fields.STANDARD_PROPERTIES)
+    custom.update(rows.to_dict(event, fields.CUSTOM_DATA))
+    contents = rows.each(properties.get("contents"), fields.CONTENT)
     if contents:
         custom["contents"] = contents
         custom["content_ids"] = [str(item["id"]) for item in contents if "id" in item]
-    return _compact(custom)
-
-
-def _contents(items: Any) -> list[dict[str, Any]]:
-    """`contents[]` items from the canonical ones; items that are not objects are ignored."""
-    if not isinstance(items, list):
-        return []
-    mapped = (_rows(cast(Event, item), fields.CONTENT) for item in items if isinstance(item, Mapping))
-    return [item for item in mapped if item]
+    return rows.compact(custom)
 
 
 def _check(body: Mapping[str, Any]) -> None:

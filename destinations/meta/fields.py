@@ -2,14 +2,18 @@
 
 Each row reads `Meta key <- canonical path`. The adapter walks these rows; it holds no field names itself.
 Hashing is done at ingest (router/identity.py): rows only place the stored `hashed.*` values.
+A value that does not fully match its row's pattern is left out (destinations/rows.py): Meta rejects the
+whole batch for one malformed field (a bad fbc is 2804001), so a malformed optional signal is dropped
+instead of poisoning the other events.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
+
+from destinations.rows import SHA256_HEX, Row
 
 EVENT_NAMES: Final[Mapping[str, str]] = {
     "page_view": "PageView",
@@ -43,25 +47,9 @@ ACTION_SOURCES: Final[Mapping[str, str]] = {
 """Canonical action_source -> Meta's `action_source` enum (SDK `action_source.py`)."""
 
 
-SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 CLICK_ID: Final = re.compile(r"fb\.\d+\.\d{13}\.[^.]+(\.[A-Za-z0-9_-]+)?")
 """`fb.<subdomain index>.<creation time, ms>.<fbclid or random>[.<Parameter Builder appendix>]`."""
 HTTP_URL: Final = re.compile(r"https?://\S+")
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One Meta field filled from one canonical path.
-
-    `as_list` sends the value as a 1-element array. A value that does not fully match `pattern` is left
-    out: Meta rejects the whole batch for one malformed field (a bad fbc is 2804001), so a malformed
-    optional signal is dropped instead of poisoning the other events.
-    """
-
-    key: str
-    path: str
-    as_list: bool = False
-    pattern: re.Pattern[str] | None = None
 
 
 def hashed(key: str, name: str) -> Row:

@@ -10,11 +10,11 @@ one decision per event: processed events are delivered, failed ones dropped with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final, Literal, TypeGuard
 
+from destinations import amounts, ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -24,7 +24,6 @@ from destinations.base import (
     HttpRequest,
     HttpResponse,
     Payload,
-    SkipEvent,
     base_fields,
     default_classify,
     secret_of,
@@ -46,15 +45,13 @@ MAX_EVENT_AGE: Final = 7 * 24 * 3600
 amperity_operator/source/events_pinterest.rst) say "Only events that occurred within the previous seven
 days may be sent" to `events/create`, and Pinterest fails an old event with "Invalid event_timestamp
 parameter. Given timestamp is in the past" (HTTP 422 body quoted in segmentio/action-destinations#2465)."""
-MESSAGE_LIMIT: Final = 200
+TOO_OLD: Final = "event is older than 7 days; Pinterest fails it (timestamp in the past)"
 UNPROCESSABLE: Final = 422
 """Pinterest's `DetailedError` answer when some or all events failed; `details` holds the per-event
 statuses (422 code 953 in segmentio/action-destinations#2465). Whether a partial failure comes back as
 200 or 422 is not settled by the sources, so both are read the same way."""
 
-LimitedDataProcessing = Literal["from_consent", "always", "never"]
 AppActionSource = Literal["app_android", "app_ios"]
-NUMBER: Final = (int, float)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +61,7 @@ class PinterestConfig(BaseConfig):
     ad_account_id: str
     access_token: Secret
     test: bool = False
-    limited_data_processing: LimitedDataProcessing = "from_consent"
+    limited_data_processing: ldu.Policy = "from_consent"  # Pinterest's name for limited data use
     app_action_source: AppActionSource | None = None
 
 
@@ -96,10 +93,10 @@ class PinterestDestination(Destination[PinterestConfig]):
         body: dict[str, Any] = {
             "event_name": self._event_name(event),
             "action_source": self._action_source(event),
-            "event_time": _event_time(event, now),
-            **_rows(event, fields.EVENT),
+            "event_time": timing.seconds(event, now, MAX_EVENT_AGE, TOO_OLD),
+            **rows.to_dict(event, fields.EVENT),
             "user_data": _user_data(event),
-            **_compact(
+            **rows.compact(
                 {
                     "custom_data": self._custom_data(event),
                     "opt_out": _opt_out(event),
@@ -111,9 +108,7 @@ class PinterestDestination(Destination[PinterestConfig]):
 
     def _event_name(self, event: Event) -> str:
         """The `event_map` override, else the table, else `custom`; SkipEvent when filtered out."""
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         override = self.config.event_map.get(canonical)
         return override or fields.EVENT_NAMES.get(canonical, fields.CUSTOM_EVENT)
 
@@ -122,7 +117,7 @@ class PinterestDestination(Destination[PinterestConfig]):
         source = str(event.get("action_source"))
         if source != "app":
             return fields.ACTION_SOURCES.get(source, "offline")
-        agent = str(_lookup(event, "user.user_agent") or "")
+        agent = str(rows.lookup(event, "user.user_agent") or "")
         fallback = self.config.app_action_source
         found = next((name for pattern, name in fields.APP_SOURCES if pattern.search(agent)), fallback)
         if found is None:
@@ -133,31 +128,26 @@ class PinterestDestination(Destination[PinterestConfig]):
         """The mapped properties, as the types Pinterest's schema wants (value is a decimal string)."""
         properties: Mapping[str, Any] = event.get("properties") or {}
         items = [item for item in properties.get("contents") or [] if isinstance(item, Mapping)]
-        custom = _strings(_rows(event, fields.CUSTOM_DATA))
+        custom = _strings(rows.to_dict(event, fields.CUSTOM_DATA))
         contents = [_content(item) for item in items]
-        custom |= _compact(
+        custom |= rows.compact(
             {
-                "value": _decimal(properties.get("value")),
+                "value": amounts.decimal(properties.get("value")),
                 "contents": contents,
                 "content_ids": [item["id"] for item in contents if "id" in item],
                 "num_items": _num_items(properties, items),
             }
         )
-        if self._limited_data_processing(event):
+        if ldu.applies(self.config.limited_data_processing, event):
             custom["opt_out_type"] = fields.LIMITED_DATA_PROCESSING
         return custom
-
-    def _limited_data_processing(self, event: Event) -> bool:
-        """Whether to flag LDP: the configured policy, or the event's consent.ldu under from_consent."""
-        policy = self.config.limited_data_processing
-        return policy == "always" or (policy == "from_consent" and _lookup(event, "consent.ldu") is True)
 
     # -- build_request -----------------------------------------------------------------------------
 
     def build_request(self, batch: Sequence[Payload]) -> HttpRequest:
         """POST {api}/v5/ad_accounts/{id}/events[?test=true] with `Authorization: Bearer <token>`."""
         token = self.config.access_token.reveal()
-        base = (self.config.base_url or API_URL).rstrip("/")
+        base = self.api_base(API_URL)
         query = "?test=true" if self.config.test else ""
         return HttpRequest(
             method="POST",
@@ -194,7 +184,8 @@ class PinterestDestination(Destination[PinterestConfig]):
         status = item.get("status")
         if status == "processed":
             return Ok()
-        message = self._scrub(str(item.get("error_message") or "no error_message"))
+        token = self.config.access_token.reveal()
+        message = reasons.short(str(item.get("error_message") or "no error_message"), token)
         if status == "failed":
             return Drop(f"Pinterest failed the event: {message}")
         return Retry(f"Pinterest answered an unknown event status {str(status)[:40]!r}")
@@ -206,54 +197,10 @@ class PinterestDestination(Destination[PinterestConfig]):
         label = f"HTTP {status}, Pinterest {code}" if code is not None else f"HTTP {status}"
         if status == 401:
             label = f"access token rejected ({label})"
-        return f"{label}: {self._scrub(str(message))}" if message else label
-
-    def _scrub(self, text: str) -> str:
-        """The text without the access token, cut to MESSAGE_LIMIT characters."""
-        token = self.config.access_token.reveal()
-        return (text.replace(token, "***") if token else text)[:MESSAGE_LIMIT]
+        return reasons.reason(label, str(message) if message else "", self.config.access_token.reveal())
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
-
-
-def _lookup(source: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    """None, "", [] and {} are empty; 0 and False are values."""
-    return value is None or value in ("", [], {})
-
-
-def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not _empty(value)}
-
-
-def _rows(source: Event, rows: Iterable[fields.Row]) -> dict[str, Any]:
-    """Pinterest fields from mapping rows: empty values and values not matching the row's pattern left out."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        value = _value(row, _lookup(source, row.path))
-        if not _empty(value):
-            out[row.key] = [value] if row.as_list else value
-    return out
-
-
-def _value(row: fields.Row, value: Any) -> Any:
-    """The value a row sends, or None. Hashed values are lower-cased; a raw value under `hashed` fails
-    the SHA-256 pattern, so a raw identifier can never be sent."""
-    if _empty(value) or row.pattern is None:
-        return value
-    text = str(value).lower() if row.as_list else str(value)
-    return text if row.pattern.fullmatch(text) else None
 
 
 def _strings(values: Mapping[str, Any]) -> dict[str, str]:
@@ -266,16 +213,7 @@ def _text(value: Any) -> str | None:
     """A string as it is, a number formatted, anything else None."""
     if isinstance(value, str):
         return value
-    return _decimal(value)
-
-
-def _decimal(value: Any) -> str | None:
-    """A number as a plain decimal string (`12.5`, `42`, `0.0000001`, never an exponent), else None."""
-    if isinstance(value, bool) or not isinstance(value, NUMBER):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return format(Decimal(repr(value)), "f")
+    return amounts.decimal(value)
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -283,17 +221,9 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _event_time(event: Event, now: float) -> int:
-    """Unix seconds; an event from the future is clamped to `now`; older than 7 days is an EventError."""
-    seconds = int(event["timestamp_ms"]) // 1000
-    if now - seconds > MAX_EVENT_AGE:
-        raise EventError("event is older than 7 days; Pinterest fails it (timestamp in the past)")
-    return min(seconds, int(now))
-
-
 def _user_data(event: Event) -> dict[str, Any]:
     """The user_data rows; refuses what fails the spec's anyOf (em, hashed_maids, or IP + user agent)."""
-    user_data = _rows(event, fields.USER_DATA)
+    user_data = rows.to_dict(event, fields.USER_DATA)
     pair = {"client_ip_address", "client_user_agent"} <= user_data.keys()
     if "em" not in user_data and not pair:
         raise EventError("Pinterest needs a hashed email, or both the IP address and the user agent")
@@ -302,8 +232,8 @@ def _user_data(event: Event) -> dict[str, Any]:
 
 def _content(item: Mapping[str, Any]) -> dict[str, Any]:
     """One `contents[]` item: names as strings, item_price a decimal string, quantity an integer."""
-    content: dict[str, Any] = _strings(_rows(item, fields.CONTENT))
-    price, quantity = _decimal(item.get("price")), item.get("quantity")
+    content: dict[str, Any] = _strings(rows.to_dict(item, fields.CONTENT))
+    price, quantity = amounts.decimal(item.get("price")), item.get("quantity")
     if price is not None:
         content["item_price"] = price
     if _is_int(quantity):
@@ -331,7 +261,7 @@ def _opt_out(event: Event) -> bool | None:
 
 def _language(event: Event) -> str | None:
     """The ISO 639-1 code of `user.language` (`en-US` -> `en`), or None."""
-    match = fields.LANGUAGE.fullmatch(str(_lookup(event, "user.language") or ""))
+    match = fields.LANGUAGE.fullmatch(str(rows.lookup(event, "user.language") or ""))
     return match.group(1).lower() if match else None
 
 

@@ -4,15 +4,18 @@ Each row reads `Pinterest key <- canonical path`. The adapter walks these rows; 
 itself. Hashing is done at ingest (router/identity.py): rows only place the stored `hashed.*` values.
 Field names and types are those of `ConversionEventsData` in Pinterest's OpenAPI (spec 5.23.0,
 `pinterest/api-description:v5/openapi.yaml`; the same names in the generated clients): every item has
-`additionalProperties: false`, so nothing unlisted here may be sent.
+`additionalProperties: false`, so nothing unlisted here may be sent. `as_list` sends a 1-element array
+(Pinterest's form for every hashed key); a value that does not fully match its row's pattern is left out,
+so a raw identifier can never go where a hash belongs.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
+
+from destinations.rows import SHA256_HEX, Row
 
 CUSTOM_EVENT: Final = "custom"
 """Pinterest has no custom-name field: every custom event is sent as `event_name: "custom"`."""
@@ -65,26 +68,11 @@ APP_SOURCES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
 )
 """User-agent patterns that tell an `app` event's OS, first match wins."""
 
-SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 HTTP_URL: Final = re.compile(r"https?://\S+")
 LANGUAGE: Final = re.compile(r"([A-Za-z]{2})(?:[-_].*)?")
 """A BCP 47 tag whose primary subtag is ISO 639-1 (`en`, `en-US`): Pinterest takes the 2 letters."""
 CLICK_ID: Final = re.compile(r"[\x21-\x7e]{1,1024}")
 """`_epik` cookie / `epik=` value as stored by ingest: printable ASCII, sent raw."""
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One Pinterest field filled from one canonical path.
-
-    `as_list` sends the value as a 1-element array (Pinterest's form for every hashed key). A value that
-    does not fully match `pattern` is left out, so a raw identifier can never go where a hash belongs.
-    """
-
-    key: str
-    path: str
-    as_list: bool = False
-    pattern: re.Pattern[str] | None = None
 
 
 def hashed(key: str, name: str) -> Row:

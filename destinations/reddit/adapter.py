@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final
 
+from destinations import amounts, ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -24,7 +25,6 @@ from destinations.base import (
     HttpRequest,
     HttpResponse,
     Payload,
-    SkipEvent,
     base_fields,
     default_classify,
     secret_of,
@@ -47,16 +47,14 @@ MAX_EVENT_AGE: Final = 7 * 24 * 3600
 # "Events must be sent within 7 days after they occur" (same capture); v2 answers "event_at timestamp must
 # be less than 168h0m0s old" (rudder-transformer test/integrations/destinations/reddit/network.ts), and
 # Segment's v3 constants.ts has EVENT_AT_MAX_AGE_MS = 168 h. Unchanged in v3.
+TOO_OLD: Final = "event is older than 7 days; Reddit would reject the whole batch (168h limit)"
 USER_AGENT: Final = "adrouter/0.1 (server-side conversions; reddit-capi-v3)"
 # Reddit throttles default HTTP-client user agents: 429 "Your user agent was automatically ratelimited."
 # (V3-API-REFERENCE.md section 6), so every request names itself.
-MESSAGE_LIMIT: Final = 200
 ISOLATE_STATUSES: Final = frozenset({400, 413})
 """Whole-batch refusals an event in the batch can cause (invalid event, more than 1,000 events, too
 large): the dispatcher splits the batch and resends the halves."""
 PROCESSED: Final = re.compile(r"Successfully processed (\d+) conversion events")
-
-LimitedDataUse = Literal["from_consent", "always", "never"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +64,7 @@ class RedditConfig(BaseConfig):
     pixel_id: str
     access_token: Secret
     test_id: str | None = None
-    limited_data_use: LimitedDataUse = "from_consent"
+    limited_data_use: ldu.Policy = "from_consent"
     ldu_country: str | None = None
     ldu_region: str | None = None
     hash_ip_address: bool = True
@@ -102,29 +100,27 @@ class RedditDestination(Destination[RedditConfig]):
         kind = self._event_type(event)
         source = fields.ACTION_SOURCES.get(str(event.get("action_source")), "OTHER")
         body: dict[str, Any] = {
-            "event_at": _event_at(event, now),
+            "event_at": timing.milliseconds(event, now, MAX_EVENT_AGE, TOO_OLD),  # ms: seconds land in 1970
             "action_source": source,
             **_event_fields(event, source),
             "type": kind.body(),
             "metadata": _metadata(event, kind.tracking_type),
-            **_compact({"user": self._user(event, source)}),
+            **rows.compact({"user": self._user(event, source)}),
         }
         _check(body)
         return [Payload(body, batch_key=self._batch_key(event))]
 
     def _event_type(self, event: Event) -> fields.EventType:
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         override = self.config.event_map.get(canonical)
         if override:
             return fields.event_type_named(override, canonical)
         return fields.EVENT_TYPES.get(canonical) or fields.custom(canonical)
 
     def _user(self, event: Event, source: str) -> dict[str, Any]:
-        user = _rows(event, fields.USER)
+        user = rows.to_dict(event, fields.USER)
         ip = str(user.get("ip_address", ""))
-        if ip and self.config.hash_ip_address and not fields.SHA256_HEX.fullmatch(ip):
+        if ip and self.config.hash_ip_address and not rows.SHA256_HEX.fullmatch(ip):
             user["ip_address"] = hashlib.sha256(ip.encode()).hexdigest()
         if source == fields.OFFLINE:
             user = {key: value for key, value in user.items() if key not in fields.OFFLINE_LEFT_OUT}
@@ -133,12 +129,10 @@ class RedditDestination(Destination[RedditConfig]):
     def _data_processing_options(self, event: Event) -> dict[str, Any]:
         """LDU on: `{"modes": ["LDU"], "country", "region"}` (country from config, else the event's);
         LDU off: the key is left out."""
-        policy = self.config.limited_data_use
-        consent = event.get("consent") or {}
-        if policy == "never" or (policy == "from_consent" and consent.get("ldu") is not True):
+        if not ldu.applies(self.config.limited_data_use, event):
             return {}
-        country = self.config.ldu_country or _upper(_lookup(event, "user.country"))
-        options = _compact({"modes": ["LDU"], "country": country, "region": self.config.ldu_region})
+        country = self.config.ldu_country or _upper(rows.lookup(event, "user.country"))
+        options = rows.compact({"modes": ["LDU"], "country": country, "region": self.config.ldu_region})
         return {"data_processing_options": options}
 
     def _batch_key(self, event: Event) -> str:
@@ -151,16 +145,15 @@ class RedditDestination(Destination[RedditConfig]):
         """POST {base}/api/v3/pixels/{pixel}/conversion_events; the token travels only in a header."""
         token = self.config.access_token.reveal()
         events = [payload.body for payload in batch]
-        base = (self.config.base_url or ADS_API_URL).rstrip("/")
         return HttpRequest(
             method="POST",
-            url=base + ENDPOINT.format(pixel_id=self.config.pixel_id),
+            url=self.api_base(ADS_API_URL) + ENDPOINT.format(pixel_id=self.config.pixel_id),
             headers={
                 "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "User-Agent": USER_AGENT,
             },
-            json={"data": _compact({"events": events, "test_id": self.config.test_id})},
+            json={"data": rows.compact({"events": events, "test_id": self.config.test_id})},
             secrets=(token,) if token else (),
         )
 
@@ -187,10 +180,7 @@ class RedditDestination(Destination[RedditConfig]):
         if status == 401:
             label += " (access token missing or invalid)"
         text = _error_text(error) if error is not None else ""
-        token = self.config.access_token.reveal()
-        if token:
-            text = text.replace(token, "***")
-        return f"{label}: {text[:MESSAGE_LIMIT]}" if text else label
+        return reasons.reason(label, text, self.config.access_token.reveal())
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -200,49 +190,9 @@ def _upper(value: Any) -> str | None:
     return value.strip().upper() if isinstance(value, str) and value.strip() else None
 
 
-def _lookup(event: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value in ("", [], {})
-
-
-def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not _empty(value)}
-
-
-def _rows(source: Event, rows: Iterable[fields.Row]) -> dict[str, Any]:
-    """Reddit fields from mapping rows: empty values and values not matching the row's pattern left out.
-    A raw value under `hashed` fails the SHA-256 pattern, so a raw identifier can never be sent."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        value = _lookup(source, row.path)
-        if _empty(value) or (row.pattern is not None and not row.pattern.fullmatch(str(value))):
-            continue
-        out[row.key] = value
-    return out
-
-
-def _event_at(event: Event, now: float) -> int:
-    """Unix milliseconds (v3; seconds would land in 1970); a future time is clamped to `now`; older than
-    7 days is an EventError."""
-    event_ms, now_ms = int(event["timestamp_ms"]), int(now * 1000)
-    if now_ms - event_ms > MAX_EVENT_AGE * 1000:
-        raise EventError("event is older than 7 days; Reddit would reject the whole batch (168h limit)")
-    return min(event_ms, now_ms)
-
-
 def _event_fields(event: Event, source: str) -> dict[str, Any]:
     """event_source_url for WEBSITE events only, click_id except for offline events."""
-    found = _rows(event, fields.EVENT)
+    found = rows.to_dict(event, fields.EVENT)
     if source != fields.WEBSITE:
         found.pop("event_source_url", None)
     if source == fields.OFFLINE:
@@ -257,20 +207,22 @@ def _metadata(event: Event, tracking_type: str) -> dict[str, Any]:
     products = _products(properties.get("contents"))
     metadata: dict[str, Any] = {"conversion_id": str(event["event_id"])}
     value, currency = properties.get("value"), properties.get("currency")
-    if tracking_type in fields.VALUE_TYPES and _is_number(value) and isinstance(currency, str) and currency:
+    if (
+        tracking_type in fields.VALUE_TYPES
+        and amounts.is_number(value)
+        and isinstance(currency, str)
+        and currency
+    ):
         metadata |= {"currency": currency.upper(), "value": value}
     count = _item_count(properties.get("num_items"), products)
     if tracking_type in fields.ITEM_COUNT_TYPES and count is not None:
         metadata["item_count"] = count
-    return metadata | _compact({"products": products})
+    return metadata | rows.compact({"products": products})
 
 
 def _products(items: Any) -> list[dict[str, Any]]:
     """`products[]` from canonical contents; items without an id are left out (Reddit needs one)."""
-    if not isinstance(items, list):
-        return []
-    mapped = (_rows(cast(Event, item), fields.PRODUCT) for item in items if isinstance(item, Mapping))
-    return [item for item in mapped if "id" in item]
+    return [item for item in rows.each(items, fields.PRODUCT) if "id" in item]
 
 
 def _item_count(num_items: Any, products: Sequence[Mapping[str, Any]]) -> int | None:
@@ -280,10 +232,6 @@ def _item_count(num_items: Any, products: Sequence[Mapping[str, Any]]) -> int | 
     if not products:
         return None
     return sum(int(item.get("quantity", 1)) for item in products)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check(body: Mapping[str, Any]) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from destinations.rows import SHA256_HEX, Row
+
 CUSTOM: Final = "CUSTOM"
 TRACKING_TYPES: Final = frozenset(
     {"PAGE_VISIT", "VIEW_CONTENT", "SEARCH", "ADD_TO_CART", "ADD_TO_WISHLIST", "PURCHASE", "LEAD", "SIGN_UP"}
@@ -120,7 +122,6 @@ rudder-transformer reddit/utils.js and Segment v3/constants.ts SUPPORTS_VALUE_ME
 ITEM_COUNT_TYPES: Final = frozenset({"PURCHASE", "ADD_TO_CART", "ADD_TO_WISHLIST", CUSTOM})
 """Types that accept `metadata.item_count` (same sources, SUPPORTS_ITEM_COUNT)."""
 
-SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 HTTP_URL: Final = re.compile(r"https?://\S+")
 RDT_UUID: Final = re.compile(
     r"(\d+\.)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -129,15 +130,6 @@ RDT_UUID: Final = re.compile(
 (`1677712978045.b8f7eb7d-b357-437b-8bd3-e1c8166c7132`). Reddit rejects the whole batch for a uuid that is
 not RFC-4122 ("user.UUID: invalid UUID", observed in segmentio V3-TEST-SCENARIOS.md), so a malformed one
 is left out instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One Reddit field filled from one canonical path; a value not matching `pattern` is left out."""
-
-    key: str
-    path: str
-    pattern: re.Pattern[str] | None = None
 
 
 def hashed(key: str, variant: str) -> Row:

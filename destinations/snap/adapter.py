@@ -10,11 +10,12 @@ still refuses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 from urllib.parse import quote
 
+from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
@@ -50,11 +51,10 @@ MAX_BATCH_SIZE: Final = 2000
 MAX_EVENT_AGE: Final = 37 * 86400
 # [doc] Introduction: "events can have a date (timestamp) of maximum 37 days back". (RudderStack's v3
 # transform applies 7 days; Snap's own figure is used.) Future tolerance is unconfirmed: clamped to now.
-MESSAGE_LIMIT: Final = 200
+TOO_OLD: Final = "event is older than 37 days; Snap only takes events up to 37 days old"
 EXTINFO_LENGTH: Final = 16
 # [doc] Using the API example: app_data.extinfo is 16 strings, extinfo[0] "a2" (Android) or "i2" (iOS).
 
-LimitedDataUse = Literal["from_consent", "always", "never"]
 LDU: Final = ["LDU"]
 # Snap's Parameters page lists an "LMU" group at the event root without values in the text seen; the
 # official v3 SDK example (business-sdk-v3-java CapiEventExampleBuilder) sends
@@ -70,7 +70,7 @@ class SnapConfig(BaseConfig):
     access_token: Secret
     test_mode: bool = False
     custom_events: Mapping[str, str] = field(default_factory=dict)
-    limited_data_use: LimitedDataUse = "from_consent"
+    limited_data_use: ldu.Policy = "from_consent"
     snap_app_id: str | None = None
     app_id: str | None = None
 
@@ -107,12 +107,12 @@ class SnapDestination(Destination[SnapConfig]):
         asset = self._asset(action_source)
         body: dict[str, Any] = {
             "event_name": name,
-            "event_time": _event_time(event, now),
+            "event_time": timing.seconds(event, now, MAX_EVENT_AGE, TOO_OLD),
             "action_source": action_source,
-            **_rows(event, fields.EVENT),
-            "user_data": _rows(event, fields.USER_DATA),
-            **_compact({"custom_data": _custom_data(event)}),
-            **_compact({"app_data": self._app_data(event, action_source)}),
+            **rows.to_dict(event, fields.EVENT),
+            "user_data": rows.to_dict(event, fields.USER_DATA),
+            **rows.compact({"custom_data": _custom_data(event)}),
+            **rows.compact({"app_data": self._app_data(event, action_source)}),
             **self._data_processing_options(event),
         }
         _check(body)
@@ -120,9 +120,7 @@ class SnapDestination(Destination[SnapConfig]):
 
     def _event_name(self, event: Event) -> str:
         """event_map, then custom_events, then the standard table; a custom event with no slot is skipped."""
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         configured = self.config.event_map.get(canonical) or self.config.custom_events.get(canonical)
         name = configured or fields.EVENT_NAMES.get(canonical)
         if name is None:
@@ -151,9 +149,7 @@ class SnapDestination(Destination[SnapConfig]):
 
     def _data_processing_options(self, event: Event) -> dict[str, Any]:
         """LDU on: `data_processing_options: ["LDU"]`; off: the key is left out."""
-        policy = self.config.limited_data_use
-        consent: Mapping[str, Any] = event.get("consent") or {}
-        if policy == "never" or (policy == "from_consent" and consent.get("ldu") is not True):
+        if not ldu.applies(self.config.limited_data_use, event):
             return {}
         return {"data_processing_options": list(LDU)}
 
@@ -164,10 +160,9 @@ class SnapDestination(Destination[SnapConfig]):
         token, quoted = self._secrets()
         asset = (batch[0].batch_key if batch else "") or self.config.pixel_id
         path = VALIDATE_PATH if self.config.test_mode else EVENTS_PATH
-        base = (self.config.base_url or SNAP_URL).rstrip("/")
         return HttpRequest(
             method="POST",
-            url=f"{base}/{API_VERSION}/{asset}/{path}?access_token={quoted}",
+            url=f"{self.api_base(SNAP_URL)}/{API_VERSION}/{asset}/{path}?access_token={quoted}",
             headers={"Content-Type": "application/json"},
             json={"data": [payload.body for payload in batch]},
             secrets=tuple(dict.fromkeys(s for s in (token, quoted) if s)),
@@ -198,100 +193,32 @@ class SnapDestination(Destination[SnapConfig]):
     def _reason(self, body: Mapping[str, Any], response: HttpResponse) -> str:
         """`Snap <status> (HTTP n): <reason> [event i]`, short, with the access token scrubbed out."""
         label = f"Snap {body.get('status') or 'error'} (HTTP {response.status})"
-        text = "; ".join(_messages(body))
-        for secret in filter(None, self._secrets()):
-            text = text.replace(secret, "***")
+        text = reasons.scrub("; ".join(_messages(body)), *self._secrets())
         if isinstance(body.get("event"), int):
             text = f"{text} [event {body['event']}]"
-        return f"{label}: {text[:MESSAGE_LIMIT]}" if text else label
+        return reasons.reason(label, text)
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
 
 
-def _lookup(event: Event, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value in ("", [], {})
-
-
-def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not _empty(value)}
-
-
-def _rows(source: Event, rows: Iterable[fields.Row]) -> dict[str, Any]:
-    """Snap fields from mapping rows: empty values and values not matching the row's pattern left out."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        value = _value(row, _lookup(source, row.path))
-        if not _empty(value):
-            out[row.key] = [value] if row.as_list else value
-    return out
-
-
-def _value(row: fields.Row, value: Any) -> Any:
-    """The value a row sends, or None. Hashed values are lower-cased; a raw value under `hashed` fails
-    the SHA-256 pattern, so a raw identifier can never be sent."""
-    if _empty(value):
-        return None
-    if row.as_text:
-        return _text(value)
-    if row.pattern is None:
-        return value
-    text = str(value).lower() if row.as_list else str(value)
-    return text if row.pattern.fullmatch(text) else None
-
-
-def _text(value: Any) -> str | None:
-    """A scalar as Snap's string fields want it (`2`, `5.0`, `true`); objects and lists are None."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return None
-
-
-def _event_time(event: Event, now: float) -> int:
-    """Unix seconds; an event from the future is clamped to `now`; older than 37 days is an EventError."""
-    seconds = int(event["timestamp_ms"]) // 1000
-    if now - seconds > MAX_EVENT_AGE:
-        raise EventError("event is older than 37 days; Snap only takes events up to 37 days old")
-    return min(seconds, int(now))
-
-
 def _custom_data(event: Event) -> dict[str, Any]:
     """The standard rows, contents with content_ids, and other scalar properties as `custom_fields`."""
     properties: Mapping[str, Any] = event.get("properties") or {}
-    custom = _rows(event, fields.CUSTOM_DATA)
-    contents = _contents(properties.get("contents"))
+    custom = rows.to_dict(event, fields.CUSTOM_DATA)
+    contents = rows.each(properties.get("contents"), fields.CONTENT)
     if contents:
         custom["contents"] = contents
         custom["content_ids"] = [item["id"] for item in contents if "id" in item]
     custom["custom_fields"] = _custom_fields(properties)
-    return _compact(custom)
-
-
-def _contents(items: Any) -> list[dict[str, Any]]:
-    """`contents[]` items from the canonical ones; items that are not objects are ignored."""
-    if not isinstance(items, list):
-        return []
-    mapped = (_rows(cast(Event, item), fields.CONTENT) for item in items if isinstance(item, Mapping))
-    return [item for item in mapped if item]
+    return rows.compact(custom)
 
 
 def _custom_fields(properties: Mapping[str, Any]) -> dict[str, str]:
     """Free properties as Snap's `custom_fields` (an object of strings); non-scalar values left out."""
-    free = ((key, _text(value)) for key, value in properties.items() if key not in fields.STANDARD_PROPERTIES)
-    return {key: text for key, text in free if text}
+    free = rows.unmapped(properties, fields.STANDARD_PROPERTIES)
+    texts = ((key, fields.text(value)) for key, value in free.items())
+    return {key: text for key, text in texts if text}
 
 
 def _extinfo(app_id: str) -> list[str]:

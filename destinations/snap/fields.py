@@ -1,7 +1,9 @@
 """Snap Conversions API v3 mapping rows: event names, action sources, user_data and custom_data fields.
 
 Each row reads `Snap key <- canonical path`. The adapter walks these rows; it holds no field names itself.
-Hashing is done at ingest (router/identity.py): rows only place the stored `hashed.*` values.
+Hashing is done at ingest (router/identity.py): rows only place the stored `hashed.*` values. `as_list`
+sends a 1-element array (Snap: "string or list of strings"; its v3 SDK models lists). A value that does
+not fully match its row's pattern is left out rather than letting it fail the whole request.
 Sources: Snap's Parameters and Using-the-API pages (developers.snap.com/api/marketing-api/Conversions-API),
 the v3 OpenAPI schema in Snapchat/business-sdk-v3-java (api/openapi.yaml), Segment's snap-capi-v3.ts and
 RudderStack's snapchat_conversion (config.ts, util.ts).
@@ -12,7 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+from destinations.rows import SHA256_HEX, Row, empty
 
 CUSTOM_SLOTS: Final = tuple(f"CUSTOM_EVENT_{n}" for n in range(1, 6))
 """Snap takes no free custom event names: a custom event goes to one of five numbered slots."""
@@ -59,24 +63,29 @@ ACTION_SOURCES: Final[Mapping[str, str]] = {
 """Canonical action_source -> Snap's three values (Snap example `MOBILE_APP`; RudderStack and Freshpaint
 send WEB / MOBILE_APP / OFFLINE; Segment, too, sends every non-web, non-app source as OFFLINE)."""
 
-SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 HTTP_URL: Final = re.compile(r"https?://\S+")
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One Snap field filled from one canonical path.
+def text(value: Any) -> str | None:
+    """A scalar as Snap's string fields want it (`2`, `5.0`, `true`); objects and lists are None."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
 
-    `as_list` sends the value as a 1-element array (Snap: "string or list of strings"; its v3 SDK models
-    lists). `as_text` sends numbers as strings, as Snap's schema types `contents[]` members. A value that
-    does not fully match `pattern` is left out rather than letting it fail the whole request.
-    """
+
+@dataclass(frozen=True, slots=True)
+class TextRow:
+    """One Snap field sent as a string (`text`), as Snap's schema types `contents[]` members."""
 
     key: str
     path: str
     as_list: bool = False
-    as_text: bool = False
-    pattern: re.Pattern[str] | None = None
+
+    def value(self, found: Any) -> str | None:
+        """The text of a scalar, or None."""
+        return None if empty(found) else text(found)
 
 
 def hashed(key: str, variant: str) -> Row:
@@ -123,11 +132,11 @@ CUSTOM_DATA: Final[tuple[Row, ...]] = (
 )
 """`custom_data` rows copied as they are; `contents` and `content_ids` are built from CONTENT rows."""
 
-CONTENT: Final[tuple[Row, ...]] = (
-    Row("id", "id", as_text=True),
-    Row("quantity", "quantity", as_text=True),
-    Row("item_price", "price", as_text=True),
-    Row("brand", "brand", as_text=True),
+CONTENT: Final[tuple[TextRow, ...]] = (
+    TextRow("id", "id"),
+    TextRow("quantity", "quantity"),
+    TextRow("item_price", "price"),
+    TextRow("brand", "brand"),
 )
 """One `contents[]` item <- one canonical item. Snap's schema and example send these as strings."""
 

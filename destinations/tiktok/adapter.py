@@ -7,20 +7,19 @@ TikTok answers HTTP 200 to most failures and puts the outcome in the body's `cod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
     BatchDecision,
     Destination,
     Event,
-    EventError,
     HttpRequest,
     HttpResponse,
     Payload,
-    SkipEvent,
     base_fields,
     default_classify,
     secret_of,
@@ -51,9 +50,8 @@ MAX_EVENT_AGE: Final = 7 * 24 * 3600
 # events "must have occurred within the previous 28 days" and that older ones are not matched to ads
 # (attribution windows: click 28 days, view 7 days). Until TikTok documents a limit we use 7 days, the
 # view-through window and Meta's limit, and refuse older events locally.
-MESSAGE_LIMIT: Final = 200
+TOO_OLD: Final = "event is older than 7 days, the age limit used for TikTok (see MAX_EVENT_AGE)"
 
-LimitedDataUse = Literal["from_consent", "always", "never"]
 Outcome = Literal["ok", "retry", "drop", "isolate"]
 
 CODES: Final[Mapping[int, Outcome]] = {
@@ -83,7 +81,7 @@ class TikTokConfig(BaseConfig):
     pixel_code: str
     access_token: Secret
     test_event_code: str | None = None
-    limited_data_use: LimitedDataUse = "from_consent"
+    limited_data_use: ldu.Policy = "from_consent"
 
 
 class TikTokDestination(Destination[TikTokConfig]):
@@ -112,38 +110,30 @@ class TikTokDestination(Destination[TikTokConfig]):
         """One TikTok event; raises SkipEvent when filtered out, EventError when it is too old."""
         body: dict[str, Any] = {
             "event": self._event_name(event),
-            "event_time": _event_time(event, now),
+            "event_time": timing.seconds(event, now, MAX_EVENT_AGE, TOO_OLD),
             "event_id": str(event["event_id"]),
-            **_compact(
+            **rows.compact(
                 {
-                    "user": _rows(event, fields.USER),
+                    "user": rows.to_dict(event, fields.USER),
                     "properties": _properties(event),
-                    "page": _rows(event, fields.PAGE),
+                    "page": rows.to_dict(event, fields.PAGE),
                 }
             ),
         }
-        if self._limited_data_use(event):
+        if ldu.applies(self.config.limited_data_use, event):
             body["limited_data_use"] = True
         return [Payload(body)]
 
     def _event_name(self, event: Event) -> str:
-        canonical = str(event["event_name"])
-        if self.config.events is not None and canonical not in self.config.events:
-            raise SkipEvent(f"event {canonical!r} is not in this destination's `events` list")
+        canonical = self.canonical_name(event)
         return self.config.event_map.get(canonical) or fields.EVENT_NAMES.get(canonical, canonical)
-
-    def _limited_data_use(self, event: Event) -> bool:
-        """LDU for every event, none, or the events whose canonical consent.ldu is true."""
-        policy = self.config.limited_data_use
-        consent = event.get("consent") or {}
-        return policy == "always" or (policy == "from_consent" and consent.get("ldu") is True)
 
     # -- build_request -----------------------------------------------------------------------------
 
     def build_request(self, batch: Sequence[Payload]) -> HttpRequest:
         """POST {base}/open_api/v1.3/event/track/ with the token as `Access-Token` (no Bearer)."""
         token = self.config.access_token.reveal()
-        body = _compact(
+        body = rows.compact(
             {
                 "event_source": EVENT_SOURCE,
                 "event_source_id": self.config.pixel_code,
@@ -151,10 +141,9 @@ class TikTokDestination(Destination[TikTokConfig]):
                 "data": [payload.body for payload in batch],
             }
         )
-        base = (self.config.base_url or BUSINESS_API_URL).rstrip("/")
         return HttpRequest(
             method="POST",
-            url=f"{base}{TRACK_PATH}",
+            url=f"{self.api_base(BUSINESS_API_URL)}{TRACK_PATH}",
             headers={"Access-Token": token, "Content-Type": "application/json"},
             json=body,
             secrets=(token,),
@@ -186,80 +175,22 @@ class TikTokDestination(Destination[TikTokConfig]):
         label = f"TikTok {code}"
         if code in LABELS:
             label = f"{LABELS[code]} ({label})"
-        text = str(message or "")
-        token = self.config.access_token.reveal()
-        if token:
-            text = text.replace(token, "***")
-        return f"{label}: {text[:MESSAGE_LIMIT]}" if text else label
+        return reasons.reason(label, str(message or ""), self.config.access_token.reveal())
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
 
 
-def _lookup(source: Any, path: str) -> Any:
-    """The value at a dotted path, or None."""
-    value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value in ("", [], {})
-
-
-def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not _empty(value)}
-
-
-def _rows(source: Any, rows: Iterable[fields.Row]) -> dict[str, Any]:
-    """TikTok fields from mapping rows; empty values and values failing the row's check are left out."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        value = _value(row, _lookup(source, row.path))
-        if value is not None:
-            out[row.key] = [value] if row.as_list else value
-    return out
-
-
-def _value(row: fields.Row, value: Any) -> Any:
-    """The value a row sends, or None."""
-    if _empty(value):
-        return None
-    if row.cast is not None:
-        value = row.cast(value)
-    return value if row.check(value) else None
-
-
-def _event_time(event: Event, now: float) -> int:
-    """Unix seconds; an event from the future is clamped to `now`; older than 7 days is an EventError."""
-    seconds = int(event["timestamp_ms"]) // 1000
-    if now - seconds > MAX_EVENT_AGE:
-        raise EventError("event is older than 7 days, the age limit used for TikTok (see MAX_EVENT_AGE)")
-    return min(seconds, int(now))
-
-
 def _properties(event: Event) -> dict[str, Any]:
     """Free properties passed through, then the standard rows on top (they win on a key clash)."""
     given: Mapping[str, Any] = event.get("properties") or {}
-    properties = {k: v for k, v in given.items() if k not in fields.STANDARD_PROPERTIES and not _empty(v)}
-    properties.update(_rows(event, fields.PROPERTIES))
-    contents = _contents(given.get("contents"))
+    properties = rows.unmapped(given, fields.STANDARD_PROPERTIES)
+    properties.update(rows.to_dict(event, fields.PROPERTIES))
+    contents = rows.each(given.get("contents"), fields.CONTENT)
     if contents:
         properties["contents"] = contents
         properties.setdefault("content_type", fields.DEFAULT_CONTENT_TYPE)
     return properties
-
-
-def _contents(items: Any) -> list[dict[str, Any]]:
-    """`contents[]` items from the canonical ones; items that are not objects are ignored."""
-    if not isinstance(items, list):
-        return []
-    mapped = (_rows(item, fields.CONTENT) for item in items if isinstance(item, Mapping))
-    return [item for item in mapped if item]
 
 
 def _outcome(code: int) -> Outcome:

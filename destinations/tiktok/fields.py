@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from destinations.rows import SHA256_HEX, empty
+
 EVENT_NAMES: Final[Mapping[str, str]] = {
     "page_view": "Pageview",  # the name the TikTok Pixel's ttq.page() reports; not in the 2.0 standard list
     "view_content": "ViewContent",
@@ -61,7 +63,6 @@ Adobe extension do: TikTok's diagnostics flag product events without one."""
 
 # -- value checks: a value that fails its row's check is left out ------------------------------------
 
-SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 LOOKS_HASHED: Final = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 HTTP_URL: Final = re.compile(r"https?://\S+")
 CURRENCY: Final = re.compile(r"[A-Z]{3}")
@@ -130,7 +131,7 @@ def lower(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One TikTok field filled from one canonical path.
+    """One TikTok field filled from one canonical path (a destinations/rows.py `Field`).
 
     `cast` adjusts the value first; a value failing `check` is left out, so a malformed optional field
     can never make TikTok refuse the batch (40002 names one event but rejects the whole request).
@@ -142,6 +143,14 @@ class Row:
     check: Callable[[Any], bool]
     cast: Callable[[Any], Any] | None = None
     as_list: bool = False
+
+    def value(self, found: Any) -> Any:
+        """The value this row sends, or None."""
+        if empty(found):
+            return None
+        if self.cast is not None:
+            found = self.cast(found)
+        return found if self.check(found) else None
 
 
 def hashed(key: str, variant: str, *, as_list: bool = False) -> Row:

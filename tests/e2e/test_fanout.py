@@ -106,7 +106,7 @@ def test_one_purchase_reaches_all_five_in_their_own_shapes(
     assert {name: len(events) for name, events in got.items()} == dict.fromkeys(platforms, 1)
     for name, (fake, _) in platforms.items():
         assert fake.event_ids() == ["order-5005"], name
-    meta, tiktok = got["meta"][0].event, got["tiktok"][0].data
+    meta, tiktok = got["meta"][0].event, got["tiktok"][0].event
     assert meta["user_data"]["ph"] == [sha("16505551212")]  # Meta: no +
     assert tiktok["user"]["phone"] == [sha("+16505551212")]  # TikTok: E.164 with +
     assert tiktok["user"]["ttclid"] == "TT.1"

@@ -160,7 +160,7 @@ def test_browser_purchase_reaches_linkedin(
     wait_until(lambda: len(fake.received) == 1)
     sent = fake.received[0]
     assert sent.version == API_VERSION
-    assert sent.element == {
+    assert sent.event == {
         "conversion": f"urn:lla:llaPartnerConversion:{PURCHASE_RULE}",
         "conversionHappenedAt": now_ms,
         "conversionValue": {"currencyCode": "GBP", "amount": "42.5"},

@@ -30,8 +30,9 @@ router config points both ``token_url`` and ``base_url`` at it:
 ErrorReason that rejects the request carrying that transaction id. Fault modes (``set_mode`` or
 ``POST /_admin/mode``) stand for Google's infrastructure and apply to the two APIs, not the token
 endpoint: ok, 503, 500, 429 (RESOURCE_EXHAUSTED with Retry-After), html_502, unauthenticated,
-permission_denied, timeout, reset. Admin endpoints as in tests/fakes/meta.py, plus ``/_admin/tokens``,
-``/_admin/fail``, ``/_admin/revoke`` and ``/_admin/expire``.
+permission_denied, timeout, reset. The ledger, fault modes, Retry-After checks and admin endpoints are
+the shared ones of tests/fakes/common.py, plus ``/_admin/tokens``, ``/_admin/fail``, ``/_admin/revoke``
+and ``/_admin/expire``.
 
 Run standalone: ``python -m tests.fakes.google --port 9002 --client-id C --client-secret S
 --refresh-token R --customer 1234567890``.
@@ -39,7 +40,6 @@ Run standalone: ``python -m tests.fakes.google --port 9002 --client-id C --clien
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import datetime as dt
@@ -47,22 +47,32 @@ import ipaddress
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    DEFAULT_RETRY_AFTER,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    Ledger,
+    command,
+    is_number,
+    parse_json,
+    read_body,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal[
     "ok", "503", "500", "429", "html_502", "unauthenticated", "permission_denied", "timeout", "reset"
 ]
@@ -77,10 +87,7 @@ MAX_AGE = 90 * 86400  # [doc] longest click-through window; Ads answers EXPIRED_
 MAX_AHEAD = 86400  # contract choice: a conversion more than a day ahead is refused
 MAX_DM_IDENTIFIERS = 10  # [doc] Data Manager user identifiers per event
 MAX_ADS_IDENTIFIERS = 5  # [doc] Ads API user identifiers per row
-DEFAULT_DELAY = 30.0
-DEFAULT_RETRY_AFTER = 1.0
 FAILURE_TYPE = f"type.googleapis.com/google.ads.googleads.{ADS_VERSION}.errors.GoogleAdsFailure"
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
@@ -260,16 +267,6 @@ class Violation:
     detail: str
 
 
-@dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
 @dataclass
 class Failure:
     """A chosen failure for one order / transaction id; ``count`` None means always."""
@@ -286,27 +283,17 @@ class _Token:
 
 
 @dataclass
-class _Ledger:
-    """All mutable state (guarded by the fake's condition lock)."""
+class _Ledger(Ledger[ReceivedConversion, RequestRecord, Violation]):
+    """The shared ledger plus token grants, issued tokens, dedup keys seen and chosen failures."""
 
-    received: list[ReceivedConversion] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
     tokens: list[TokenGrant] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: dict[str, float] = field(default_factory=dict)
     issued: dict[str, _Token] = field(default_factory=dict)
     seen: set[tuple[str, str]] = field(default_factory=set)
     failures: dict[str, Failure] = field(default_factory=dict)
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------------------------
 # Data Manager contract: pure checks raising GoogleError.
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _object(value: Any, where: str) -> Json:
@@ -397,7 +384,7 @@ def _check_dm_fields(event: Json, where: str) -> None:
         raise dm_invalid("INVALID_FORMAT", "transactionId must be a string.", f"{where}.transaction_id")
     if "eventSource" in event and event["eventSource"] not in EVENT_SOURCES:
         raise dm_invalid("INVALID_ENUM_VALUE", "eventSource is not valid.", f"{where}.event_source")
-    if "conversionValue" in event and not _is_number(event["conversionValue"]):
+    if "conversionValue" in event and not is_number(event["conversionValue"]):
         raise dm_invalid("INVALID_NUMBER_FORMAT", "conversionValue must be a number.", f"{where}.value")
     currency = event.get("currency")
     if currency is not None and not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
@@ -521,7 +508,7 @@ def check_click_row(row: Json, now: float) -> None:
     identifiers = _check_ads_identifiers(row.get("userIdentifiers"), click=True)
     if not clicks and not identifiers:
         raise RowError("fieldError.REQUIRED", "A click id or user identifiers are required.")
-    if "conversionValue" in row and not _is_number(row["conversionValue"]):
+    if "conversionValue" in row and not is_number(row["conversionValue"]):
         raise RowError("fieldError.INVALID_VALUE", "conversionValue must be a number.", "conversion_value")
 
 
@@ -647,13 +634,6 @@ def error_response(error: GoogleError) -> Response:
     return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
 
 
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 # ---------------------------------------------------------------------------------------------------
 # The fake.
 
@@ -666,8 +646,15 @@ class _Call:
     api: str
 
 
-class GoogleFake:
-    """Fake Google token endpoint, Data Manager API and Ads API: ``.app`` and a thread-safe ledger."""
+class GoogleFake(Fake[ReceivedConversion, RequestRecord, Violation]):
+    """Fake Google token endpoint, Data Manager API and Ads API: ``.app`` and a thread-safe ledger.
+
+    ``received`` holds the recorded conversions: Data Manager events and Ads API rows. The fault mode
+    applies to the two APIs, not to the token endpoint.
+    """
+
+    modes = FAULT_MODES
+    _state: _Ledger
 
     def __init__(
         self,
@@ -680,29 +667,16 @@ class GoogleFake:
         token_lifetime: int = 3600,
         now: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(now)
         self.client_id, self.client_secret = client_id, client_secret
         self.service_accounts = frozenset(service_accounts)
         self._initial_refresh_tokens = frozenset(refresh_tokens)
         self.refresh_tokens = set(self._initial_refresh_tokens)
-        self.customer_id, self.token_lifetime, self.now = customer_id, token_lifetime, now
+        self.customer_id, self.token_lifetime = customer_id, token_lifetime
         self.token_delay = 0.0
-        self._cond = threading.Condition()
-        self._state = _Ledger()
         self.app = Starlette(routes=self._routes())
 
     # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedConversion]:
-        """Every recorded conversion, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request on an API path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
 
     @property
     def tokens(self) -> list[TokenGrant]:
@@ -710,35 +684,9 @@ class GoogleFake:
         with self._cond:
             return list(self._state.tokens)
 
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
-
     def ids(self) -> list[str | None]:
         """The transaction / order id of every recorded conversion, in arrival order."""
         return [entry.id for entry in self.received]
-
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the APIs' fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
 
     def fail(self, record_id: str, code: str, message: str | None = None, count: int | None = None) -> None:
         """Make the record with this order/transaction id fail with ``code`` (``count`` times, or always)."""
@@ -760,37 +708,25 @@ class GoogleFake:
     def clear(self) -> None:
         """Back to the start: ledger, tokens, violations, failures, revocations and fault mode forgotten."""
         with self._cond:
-            self._state = _Ledger()
+            super().clear()
             self.refresh_tokens = set(self._initial_refresh_tokens)
             self.token_delay = 0.0
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` conversions are recorded (not from a thread the fake runs on)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
+    def _ledger(self) -> _Ledger:
+        return _Ledger()
 
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
+            *self._admin_routes(),
             Route("/_admin/tokens", self._admin_list("tokens"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
             Route("/_admin/fail", self._admin_fail, methods=["POST"]),
             Route("/_admin/revoke", self._admin_revoke, methods=["POST"]),
             Route("/_admin/expire", self._admin_expire, methods=["POST"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
             Route("/token", self._token, methods=["POST"]),
             Route("/v1/events:ingest", self._ingest, methods=["POST"]),
             Route("/{version}/customers/{target}", self._upload, methods=["POST"]),
@@ -866,13 +802,11 @@ class GoogleFake:
 
     async def _ingest(self, request: Request) -> Response:
         call = self._arrive(request, "data_manager")
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
-        body = _parse_json(raw)
+        body = parse_json(raw)
         try:
             events = self._validate_ingest(call, body)
         except GoogleError as error:
@@ -901,7 +835,7 @@ class GoogleFake:
                 for event in events
                 for destination in body["destinations"]
             ]
-            self._record(entries)
+            self._accept_all(entries)
         self._log(call, status=200, body=body, n_records=len(events), validate_only=validate_only)
         return JSONResponse({"requestId": secrets.token_hex(16)})
 
@@ -921,13 +855,11 @@ class GoogleFake:
 
     async def _upload(self, request: Request) -> Response:
         call = self._arrive(request, "google_ads")
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
-        body = _parse_json(raw)
+        body = parse_json(raw)
         try:
             customer, rows_key, rows = self._validate_upload(call, body)
         except GoogleError as error:
@@ -981,7 +913,7 @@ class GoogleFake:
             results.append(_result(row))
         if not validate_only:
             self._remember(in_request)
-            self._record(accepted)
+            self._accept_all(accepted)
         codes = [_code_of(error) for error in errors]
         self._log(
             call, status=200, body=body, n_records=len(rows), row_errors=codes, validate_only=validate_only
@@ -1021,25 +953,12 @@ class GoogleFake:
     async def _unknown_path(self, request: Request) -> Response:
         call = self._arrive(request, "unknown")
         error = GoogleError(404, "NOT_FOUND", f"Not found: {request.url.path}")
-        return self._reject(call, _parse_json(await request.body()), error)
+        return self._reject(call, parse_json(await request.body()), error)
 
     def _arrive(self, request: Request, api: str) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq, api)
-            fault = state.fault if api != "unknown" else Fault()
-            if api != "unknown" and fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault, api)
-
-    def _note_early_request(self, seq: int, api: str) -> None:
-        now, until = self.now(), self._state.retry_until.get(api)
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, api, now, until, detail))
+        """Retry-After is kept per API; the fault mode leaves unknown paths alone."""
+        seq, fault = self._turn(api, faulty=api != "unknown")
+        return _Call(seq, request, fault, api)
 
     def _take_failure(self, record_id: Any) -> Failure | None:
         """The chosen failure for this id, consuming one use of a counted one."""
@@ -1055,15 +974,8 @@ class GoogleFake:
         with self._cond:
             self._state.seen.update(keys)
 
-    def _record(self, entries: list[ReceivedConversion]) -> None:
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
-
     def _reject(self, call: _Call, body: Any, error: GoogleError) -> Response:
-        if error.retry_after is not None:
-            with self._cond:
-                self._state.retry_until[call.api] = self.now() + error.retry_after
+        self._hold_off(call.api, error.retry_after)
         detail = {"html": HTML_502} if isinstance(error, HtmlError) else error.to_json()["error"]
         self._log(call, status=error.status, error=detail, body=body)
         return error_response(error)
@@ -1094,39 +1006,24 @@ class GoogleFake:
             login_customer_id=call.request.headers.get("login-customer-id"),
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
+        self._note_request(record)
 
     # -- admin -----------------------------------------------------------------------------------
 
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(
-                    **_arguments(_parse_json(await request.body()), "mode", {"count", "retry_after", "delay"})
-                )
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
+    def _mode_arguments(self, payload: Any) -> Json:
+        return _arguments(payload, "mode", {"count", "retry_after", "delay"})
 
     async def _admin_fail(self, request: Request) -> Response:
         try:
             self.fail(
-                **_arguments(_parse_json(await request.body()), "record_id", {"code", "message", "count"})
+                **_arguments(parse_json(await request.body()), "record_id", {"code", "message", "count"})
             )
         except (TypeError, ValueError) as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         return JSONResponse({"ok": True})
 
     async def _admin_revoke(self, request: Request) -> Response:
-        payload = _parse_json(await request.body())
+        payload = parse_json(await request.body())
         if not isinstance(payload, dict) or not isinstance(payload.get("refresh_token"), str):
             return JSONResponse({"detail": 'expected {"refresh_token": "..."}'}, status_code=400)
         self.revoke(payload["refresh_token"])
@@ -1135,10 +1032,6 @@ class GoogleFake:
     async def _admin_expire(self, request: Request) -> Response:
         self.expire_tokens()
         return JSONResponse({"expired": True})
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
 
 
 def jwt_claims(assertion: str) -> Json:
@@ -1205,17 +1098,6 @@ def _upload_answer(errors: list[Json], rows_key: str, results: list[Json]) -> Js
     return answer
 
 
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (not _is_number(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
 def _arguments(payload: Any, required: str, optional: set[str]) -> Json:
     """Validate an admin JSON body into keyword arguments."""
     if not isinstance(payload, dict) or not isinstance(payload.get(required), str):
@@ -1249,15 +1131,11 @@ def create_google_fake(
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake Google token endpoint, Data Manager API and Google Ads API."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.google", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9002)
+    parser = command("google", description, 9002, FAULT_MODES)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--refresh-token", action="append", required=True, help="repeatable")
     parser.add_argument("--customer", default=None, help="accept only this 10-digit customer id")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = create_google_fake(
         client_id=args.client_id,
@@ -1265,10 +1143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         refresh_tokens=args.refresh_token,
         customer_id=args.customer,
     )
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":

@@ -34,34 +34,42 @@ they stand for the platform's infrastructure; the order of the header checks is 
 A valid BATCH_CREATE is answered 200 ``{"elements": [{"status": 201}, ...]}``; a valid CREATE 201 with an
 empty body and ``x-restli-id``. ``timeout`` sleeps ``delay`` seconds and then processes the request (a slow
 platform that still records, so a client that gave up causes a same-id redelivery); ``reset`` aborts the
-TCP connection (``ConnectionReset`` from the Meta fake).
+TCP connection. The ledger, fault modes, Retry-After checks and admin endpoints are the shared ones of
+``tests/fakes/common.py``.
 
 Run standalone (end-to-end tests): ``python -m tests.fakes.linkedin --port 9004 --token T``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
-import json
-import math
 import re
-import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    Ledger,
+    command,
+    is_int,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal["ok", "503", "500", "429", "timeout", "reset", "permanent"]
 FAULT_MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
@@ -72,9 +80,6 @@ MAX_ELEMENTS = 5000
 MAX_AGE_MS = 90 * 86_400_000
 MAX_AHEAD_MS = 5 * 60_000  # contract choice: LinkedIn's bound on future times is not documented
 MIN_MS = 10**12  # 13 digits: a 10-digit value is seconds
-DEFAULT_DELAY = 30.0
-DEFAULT_RETRY_AFTER = 1.0
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 VERSION = re.compile(r"(\d{6})(?:\.(\d{2}))?")
 CONVERSION = re.compile(r"urn:lla:llaPartnerConversion:(\d+)")
@@ -133,7 +138,7 @@ class ReceivedEvent:
     version: str
     received_at: float
     payload_hash: str
-    element: Json
+    event: Json
 
 
 @dataclass(frozen=True)
@@ -167,16 +172,6 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
-@dataclass(frozen=True)
 class _Call:
     """One request on the platform path while it is being answered."""
 
@@ -186,28 +181,14 @@ class _Call:
 
 
 @dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
+class _Ledger(Ledger[ReceivedEvent, RequestRecord, Violation]):
+    """The shared ledger plus the schema errors chosen per eventId (``refuse``)."""
 
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
     refused: dict[str, list[str]] = field(default_factory=dict)
-    retry_until: float | None = None
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------------------------
 # Contract checks: pure functions. Element checks return LinkedIn's `ERROR :: /path :: message` lines.
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _error(path: str, message: str) -> str:
@@ -282,7 +263,7 @@ def _time_errors(value: object, now: float) -> list[str]:
     where = "/conversionHappenedAt"
     if value is None:
         return [_error(where, REQUIRED)]
-    if not _is_int(value):
+    if not is_int(value):
         return [_error(where, "must be an integer (epoch milliseconds)")]
     assert isinstance(value, int)
     now_ms = int(now * 1000)
@@ -419,17 +400,10 @@ def business_error(elements: Sequence[Json], rules: Mapping[str, str] | None) ->
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault) -> LinkedInError | None:
     """The answer a fault mode forces, or None when the request is processed normally."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry)
+    return None if build is None else build(retry_seconds(fault))
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None], LinkedInError]] = {
@@ -463,24 +437,11 @@ def error_response(error: LinkedInError) -> Response:
 # The fake.
 
 
-def _payload_hash(element: Json) -> str:
-    canonical = json.dumps(element, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-class LinkedInFake:
+class LinkedInFake(Fake[ReceivedEvent, RequestRecord, Violation]):
     """A fake LinkedIn Conversions API: ``.app`` (ASGI), the contract it enforces, and its ledger."""
+
+    modes = FAULT_MODES
+    _state: _Ledger
 
     def __init__(
         self,
@@ -490,104 +451,43 @@ class LinkedInFake:
         rules: Mapping[str, str] | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(now)
         self.access_token, self.versions = access_token, frozenset(versions)
         self.rules = None if rules is None else {str(k): v for k, v in rules.items()}
-        self.now = now
-        self._cond = threading.Condition()
-        self._state = _Ledger()
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every accepted conversion event, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on the platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str | None]:
         """The ``eventId`` of every accepted event, in arrival order (duplicates kept)."""
         return [event.event_id for event in self.received]
-
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
 
     def refuse(self, event_id: str, path: str, message: str) -> None:
         """Make LinkedIn's schema check fail every element with this eventId (a 422 naming its index)."""
         with self._cond:
             self._state.refused.setdefault(event_id, []).append(_error(path, message))
 
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, refusals, pending Retry-After, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
+    def _ledger(self) -> _Ledger:
+        return _Ledger()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are accepted; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
+            *self._admin_routes(),
             Route("/_admin/refuse", self._admin_refuse, methods=["POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
             Route(PATH, self._conversion_events, methods=ALL_METHODS),
             Route("/{path:path}", self._unknown_path, methods=ALL_METHODS),
         ]
 
     async def _conversion_events(self, request: Request) -> Response:
         call = self._arrive(request)
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
-        body = _parse_json(raw)
+        body = parse_json(raw)
         try:
             elements, batched = self._validate(call, body)
         except LinkedInError as error:
@@ -595,29 +495,15 @@ class LinkedInFake:
         return self._accept(call, body, elements, batched)
 
     async def _unknown_path(self, request: Request) -> Response:
-        with self._cond:
-            self._state.seq += 1
-            call = _Call(self._state.seq, request, Fault())
+        seq, fault = self._turn(None, faulty=False)
+        call = _Call(seq, request, fault)
         error = LinkedInError(404, f"Resource {request.url.path} does not exist", code="RESOURCE_NOT_FOUND")
-        return self._reject(call, _parse_json(await request.body()), error)
+        return self._reject(call, parse_json(await request.body()), error)
 
     def _arrive(self, request: Request) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault)
-
-    def _note_early_request(self, seq: int) -> None:
-        now, until = self.now(), self._state.retry_until
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, now, until, detail))
+        """The fake serves one resource, so its Retry-After is kept under PATH."""
+        seq, fault = self._turn(PATH)
+        return _Call(seq, request, fault)
 
     def _validate(self, call: _Call, body: Any) -> tuple[list[Json], bool]:
         """Run the fault mode and the contract checks; return the elements of a valid request."""
@@ -631,7 +517,7 @@ class LinkedInFake:
         check_token(headers.get("authorization"), self.access_token)
         if call.request.method != "POST":
             raise LinkedInError(405, f"Method {call.request.method} is not allowed on conversionEvents")
-        if _media_type(call.request) != "application/json" or not isinstance(body, dict):
+        if media_type(call.request) != "application/json" or not isinstance(body, dict):
             raise bad_request("The body must be a JSON object sent with Content-Type: application/json")
         elements, batched = elements_of(body, headers.get("x-restli-method"))
         self._check_elements(elements, batched)
@@ -655,18 +541,14 @@ class LinkedInFake:
             raise business
 
     def _reject(self, call: _Call, body: Any, error: LinkedInError) -> Response:
-        if error.retry_after is not None:
-            with self._cond:
-                self._state.retry_until = self.now() + error.retry_after
+        self._hold_off(PATH, error.retry_after)
         self._log(call, status=error.status, error=error.to_json(), body=body)
         return error_response(error)
 
     def _accept(self, call: _Call, body: Json, elements: list[Json], batched: bool) -> Response:
         now, version = self.now(), call.request.headers.get("linkedin-version", "")
         entries = [_entry(element, seq=call.seq, version=version, now=now) for element in elements]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
         status = 200 if batched else 201
         self._log(call, status=status, body=body)
         if not batched:
@@ -693,21 +575,12 @@ class LinkedInFake:
             n_elements=len(elements) if isinstance(elements, list) else int(isinstance(body, dict)),
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
+        self._note_request(record)
 
     # -- admin -----------------------------------------------------------------------------------
 
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
     async def _admin_refuse(self, request: Request) -> Response:
-        payload = _parse_json(await request.body())
+        payload = parse_json(await request.body())
         keys = ("event_id", "path", "message")
         if (
             not isinstance(payload, dict)
@@ -720,17 +593,6 @@ class LinkedInFake:
         self.refuse(payload["event_id"], payload["path"], payload["message"])
         return JSONResponse({"refused": payload["event_id"]})
 
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
-
 
 def _entry(element: Json, *, seq: int, version: str, now: float) -> ReceivedEvent:
     event_id = element.get("eventId")
@@ -741,30 +603,9 @@ def _entry(element: Json, *, seq: int, version: str, now: float) -> ReceivedEven
         happened_at=element["conversionHappenedAt"],
         version=version,
         received_at=now,
-        payload_hash=_payload_hash(element),
-        element=element,
+        payload_hash=payload_hash(element),
+        event=element,
     )
-
-
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not _is_int(count) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (not _is_number(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "429", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
 
 
 def create_linkedin_fake(
@@ -781,9 +622,7 @@ def create_linkedin_fake(
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake LinkedIn Conversions API on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.linkedin", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9004)
+    parser = command("linkedin", description, 9004, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the access token the fake accepts")
     parser.add_argument(
         "--version", action="append", dest="versions", help="an active LinkedIn-Version (repeatable)"
@@ -795,17 +634,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="ID[=METHOD]",
         help="a known conversion rule (repeatable)",
     )
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     rules = dict(_rule(text) for text in args.rule) or None
     fake = create_linkedin_fake(
         access_token=args.token, versions=args.versions or ACTIVE_VERSIONS, rules=rules
     )
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 def _rule(text: str) -> tuple[str, str]:

@@ -26,41 +26,44 @@ Checked, in this order (faults first, because they stand for the platform's infr
 
 Fault modes that change the transport: ``timeout`` sleeps ``delay`` seconds, then processes the
 request normally (a slow platform that still records the events, so a client that gave up and
-retries causes a same-id redelivery); ``reset`` aborts the TCP connection without an answer. The
-reset is a raw-ASGI trick: uvicorn's ``receive`` is a bound method of its request cycle, whose
-``transport`` the fake aborts with ``SO_LINGER`` 0 (the client sees a connection reset). If the
-transport cannot be found (another server), the fake starts a response and then raises, so the
-server drops the connection mid-answer.
+retries causes a same-id redelivery); ``reset`` aborts the TCP connection without an answer. The ledger,
+fault modes, Retry-After checks and admin endpoints are the shared ones of ``tests/fakes/common.py``.
 
 Run standalone (end-to-end tests): ``python -m tests.fakes.meta --port 9001 --token T --pixel P``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
 import ipaddress
-import json
-import math
 import re
 import secrets
-import socket
-import struct
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-Json = dict[str, Any]
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    command,
+    is_int,
+    is_number,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
+
 FaultMode = Literal[
     "ok",
     "503",
@@ -80,9 +83,6 @@ MAX_EVENTS = 1000
 MAX_AGE = 7 * 86400  # [doc] older than 7 days -> the whole request fails with 2804003
 MAX_AHEAD = 7 * 86400  # contract choice: later than now + 7 days -> 2804004 (Meta's future limit unconfirmed)
 MS_THRESHOLD = 10**10  # an event_time above this is in milliseconds
-DEFAULT_DELAY = 30.0  # "timeout" mode: well past Meta's recommended 1.5 s client timeout
-DEFAULT_RETRY_AFTER = 1.0  # "429" mode without an explicit retry_after
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 BODY_KEYS = frozenset(
     {"data", "access_token", "test_event_code", "partner_agent", "appsecret_proof"}
@@ -191,16 +191,6 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
-@dataclass(frozen=True)
 class _Call:
     """One request on a platform path while it is being answered."""
 
@@ -209,18 +199,6 @@ class _Call:
     fault: Fault
     version: str | None
     pixel_id: str | None
-
-
-@dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
-
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: dict[str, float] = field(default_factory=dict)
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -244,14 +222,6 @@ def no_such_object(pixel_id: str, method: str) -> GraphError:
 def bad_token(subcode: int | None = None, message: str = "Invalid OAuth access token data.") -> GraphError:
     """Graph's code-190 access token error."""
     return GraphError(message, code=190, subcode=subcode)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_keys(obj: Json, allowed: frozenset[str], where: str) -> None:
@@ -293,7 +263,7 @@ def check_event(event: object, where: str, now: float) -> None:
 
 def check_event_time(value: object, where: str, now: float) -> None:
     """``event_time``: int Unix seconds, at most 7 days old, not milliseconds, not far ahead."""
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid(f"{where}.event_time must be an integer (Unix seconds).")
     assert isinstance(value, int)
     if value > MS_THRESHOLD or value > now + MAX_AHEAD:
@@ -337,12 +307,12 @@ def _check_data_processing(event: Json, where: str) -> None:
     if not isinstance(options, list) or any(option != "LDU" for option in options):
         raise invalid(f'{where}.data_processing_options must be [] or ["LDU"].')
     for key in ("data_processing_options_country", "data_processing_options_state"):
-        if key in event and not _is_int(event[key]):
+        if key in event and not is_int(event[key]):
             raise invalid(f"{where}.{key} must be an integer.")
 
 
 def _check_custom_data(custom: Json, where: str) -> None:
-    if "value" in custom and not _is_number(custom["value"]):
+    if "value" in custom and not is_number(custom["value"]):
         raise invalid(f"{where}.value must be a number.")
     currency = custom.get("currency")
     if currency is not None and (not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency)):
@@ -377,7 +347,7 @@ def _check_hashed(value: object, where: str) -> None:
 
 
 def _check_raw_id(value: object, where: str) -> None:
-    if not (_is_int(value) or (isinstance(value, str) and value)):
+    if not (is_int(value) or (isinstance(value, str) and value)):
         raise invalid(f"{where} must be a non-empty string.")
 
 
@@ -429,17 +399,10 @@ USER_DATA_CHECKS: dict[str, Callable[[object, str], None]] = {
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault) -> GraphError | None:
     """The answer a fault mode forces, or None when the request is processed normally."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry)
+    return None if build is None else build(retry_seconds(fault))
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None], GraphError]] = {
@@ -479,26 +442,6 @@ def error_response(error: GraphError, trace_id: str, version: str | None) -> Res
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-class ConnectionReset(Response):
-    """A response that aborts the TCP connection (RST) instead of answering."""
-
-    def __init__(self) -> None:
-        super().__init__(status_code=500)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Abort uvicorn's transport; fall back to dropping the connection mid-answer."""
-        transport = getattr(getattr(receive, "__self__", None), "transport", None)
-        if not isinstance(transport, asyncio.Transport):
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
-            raise ConnectionResetError("fake platform dropped the connection")
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-        for _ in range(3):  # let connection_lost run, so uvicorn does not try to answer 500
-            await asyncio.sleep(0)
-
-
 # ---------------------------------------------------------------------------------------------------
 # The fake.
 
@@ -507,30 +450,16 @@ def _trace_id() -> str:
     return "A" + secrets.token_urlsafe(16)[:22]
 
 
-def _payload_hash(event: Json) -> str:
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 def _masked(body: Any) -> Any:
     if isinstance(body, dict) and "access_token" in body:
         return body | {"access_token": "***"}
     return body
 
 
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-class MetaFake:
+class MetaFake(Fake[ReceivedEvent, RequestRecord, Violation]):
     """A fake Meta CAPI: ``.app`` (ASGI), the contract it enforces, and its thread-safe ledger."""
+
+    modes = FAULT_MODES
 
     def __init__(
         self,
@@ -540,84 +469,22 @@ class MetaFake:
         version: str | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(now)
         self.access_token, self.pixel_id, self.version = access_token, pixel_id, version
-        self.now = now
-        self._cond = threading.Condition()
-        self._state = _Ledger()
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every accepted event, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on a platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str | None]:
         """The ``event_id`` of every accepted event, in arrival order (duplicates kept)."""
         return [event.event_id for event in self.received]
 
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
-
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, pending Retry-After, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are accepted; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
+            *self._admin_routes(),
             Route("/{version}/{pixel_id}/events", self._events, methods=ALL_METHODS),
             Route("/{path:path}", self._unknown_path, methods=ALL_METHODS),
         ]
@@ -625,12 +492,10 @@ class MetaFake:
     async def _events(self, request: Request) -> Response:
         pixel_id, version = request.path_params["pixel_id"], request.path_params["version"]
         call = self._arrive(request, version, pixel_id)
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
         try:
             body = self._validate(call, raw)
         except GraphError as error:
@@ -638,29 +503,14 @@ class MetaFake:
         return self._accept(call, body)
 
     async def _unknown_path(self, request: Request) -> Response:
-        with self._cond:
-            self._state.seq += 1
-            call = _Call(self._state.seq, request, Fault(), None, None)
+        seq, fault = self._turn(None, faulty=False)
+        call = _Call(seq, request, fault, None, None)
         error = GraphError(f"Unknown path components: {request.url.path}", code=2500)
         return self._reject(call, await request.body(), error)
 
     def _arrive(self, request: Request, version: str, pixel_id: str) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq, pixel_id)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault, version, pixel_id)
-
-    def _note_early_request(self, seq: int, pixel_id: str) -> None:
-        now, until = self.now(), self._state.retry_until.get(pixel_id)
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, pixel_id, now, until, detail))
+        seq, fault = self._turn(pixel_id)
+        return _Call(seq, request, fault, version, pixel_id)
 
     def _validate(self, call: _Call, raw: bytes) -> Json:
         """Run the fault mode and the contract checks; return the parsed body of a valid request."""
@@ -672,8 +522,8 @@ class MetaFake:
             raise GraphError(f"Unknown path components: /{version}/{pixel_id}/events", code=2500)
         if method != "POST":
             raise no_such_object(pixel_id, method)
-        body = _parse_json(raw)
-        if _media_type(call.request) != "application/json" or not isinstance(body, dict):
+        body = parse_json(raw)
+        if media_type(call.request) != "application/json" or not isinstance(body, dict):
             raise invalid("The body must be a JSON object sent with Content-Type: application/json.")
         self._check_token(call.request, body)
         if pixel_id != self.pixel_id:
@@ -690,12 +540,10 @@ class MetaFake:
 
     def _reject(self, call: _Call, raw: bytes, error: GraphError) -> Response:
         trace_id = _trace_id()
-        if error.retry_after is not None and call.pixel_id is not None:
-            with self._cond:
-                self._state.retry_until[call.pixel_id] = self.now() + error.retry_after
+        self._hold_off(call.pixel_id, error.retry_after)
         html = isinstance(error, HtmlError)
         detail = {"message": HTML_502, "type": "html"} if html else error.to_json(trace_id)
-        self._log(call, status=error.status, error=detail, body=_parse_json(raw) if raw else None)
+        self._log(call, status=error.status, error=detail, body=parse_json(raw) if raw else None)
         return error_response(error, trace_id, self.version)
 
     def _accept(self, call: _Call, body: Json) -> Response:
@@ -703,9 +551,7 @@ class MetaFake:
         entries = [
             _entry(event, seq=call.seq, pixel_id=self.pixel_id, body=body, now=now) for event in events
         ]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
         self._log(call, status=200, body=body)
         trace_id = _trace_id()
         answer = {"events_received": len(events), "messages": [], "fbtrace_id": trace_id}
@@ -730,29 +576,7 @@ class MetaFake:
             token_in=_token_place(call.request, body),
             body=_masked(body),
         )
-        with self._cond:
-            self._state.requests.append(record)
-
-    # -- admin -----------------------------------------------------------------------------------
-
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
+        self._note_request(record)
 
 
 def _entry(event: Json, *, seq: int, pixel_id: str, body: Json, now: float) -> ReceivedEvent:
@@ -765,7 +589,7 @@ def _entry(event: Json, *, seq: int, pixel_id: str, body: Json, now: float) -> R
         test_event_code=body.get("test_event_code"),
         partner_agent=body.get("partner_agent"),
         received_at=now,
-        payload_hash=_payload_hash(event),
+        payload_hash=payload_hash(event),
         event=event,
     )
 
@@ -774,27 +598,6 @@ def _token_place(request: Request, body: Any) -> str | None:
     if isinstance(body, dict) and "access_token" in body:
         return "body"
     return "query" if "access_token" in request.query_params else None
-
-
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not _is_int(count) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (not _is_number(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "429", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
 
 
 def create_meta_fake(
@@ -807,20 +610,13 @@ def create_meta_fake(
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake Meta Conversions API on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.meta", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9001)
+    parser = command("meta", description, 9001, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the access token the fake accepts")
     parser.add_argument("--pixel", required=True, help="the pixel (dataset) id the fake accepts")
     parser.add_argument("--version", default=None, help="accept only this Graph version, e.g. v26.0")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = create_meta_fake(access_token=args.token, pixel_id=args.pixel, version=args.version)
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":

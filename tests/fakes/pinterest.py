@@ -32,36 +32,45 @@ with ``?test=true`` are validated and answered normally; their events are record
 
 ``timeout`` sleeps ``delay`` seconds, then processes the request normally (a slow platform that still
 records, so a client that gave up and retries causes a same-id redelivery); ``reset`` aborts the TCP
-connection (``ConnectionReset`` from the Meta fake).
+connection. The ledger, fault modes, Retry-After checks and admin endpoints are the shared ones of
+``tests/fakes/common.py``.
 
 Run standalone (end-to-end tests): ``python -m tests.fakes.pinterest --port 9002 --token T --ad-account A``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
 import ipaddress
-import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    bearer,
+    command,
+    is_int,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal["ok", "503", "500", "429", "timeout", "reset", "permanent", "partial", "auth"]
 FAULT_MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
@@ -70,9 +79,6 @@ MAX_EVENTS = 1000  # [spec] ConversionEvents.data maxItems
 MAX_AGE = 7 * 86400  # [S] Amperity: only events of the previous seven days
 MAX_AHEAD = 3600  # contract choice: more than an hour ahead is a clock or unit bug
 MS_THRESHOLD = 10**11  # an event_time above this is in milliseconds
-DEFAULT_DELAY = 30.0
-DEFAULT_RETRY_AFTER = 1.0
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 PARTIAL_MESSAGE = "The action could not be processed properly due to some or all data provided being invalid."
 
 EVENT_NAMES = frozenset(
@@ -183,16 +189,6 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
-@dataclass(frozen=True)
 class _Call:
     """One request on a platform path while it is being answered."""
 
@@ -202,24 +198,8 @@ class _Call:
     ad_account_id: str | None
 
 
-@dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
-
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: dict[str, float] = field(default_factory=dict)
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
-
-
 # ---------------------------------------------------------------------------------------------------
 # Stage 1, the whole request: pure functions that raise PinterestError (400).
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_keys(obj: Json, allowed: frozenset[str], where: str) -> None:
@@ -267,7 +247,7 @@ def check_event_schema(value: object, where: str) -> Json:
         raise invalid(
             f"{where}.action_source: {event['action_source']!r} is not one of {sorted(ACTION_SOURCES)}"
         )
-    if not _is_int(event["event_time"]):
+    if not is_int(event["event_time"]):
         raise invalid(f"{where}.event_time: {event['event_time']!r} is not of type 'integer'")
     if not isinstance(event["event_id"], str) or not event["event_id"]:
         raise invalid(f"{where}.event_id must be a non-empty string")
@@ -315,7 +295,7 @@ def check_custom_data_schema(value: object, where: str) -> None:
     _check_keys(custom, CUSTOM_KEYS, where)
     _strings(custom, CUSTOM_STRINGS, where, nullable=True)
     for key in ("num_items", "external_measurement_vendor_id"):
-        if key in custom and not _is_int(custom[key]):
+        if key in custom and not is_int(custom[key]):
             raise invalid(f"{where}.{key}: {custom[key]!r} is not of type 'integer'")
     ids = custom.get("content_ids", [])
     if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
@@ -331,7 +311,7 @@ def _check_content(value: object, where: str) -> None:
     item = _object(value, where)
     _check_keys(item, CONTENT_KEYS, where)
     _strings(item, CONTENT_STRINGS, where)
-    if "quantity" in item and not _is_int(item["quantity"]):
+    if "quantity" in item and not is_int(item["quantity"]):
         raise invalid(f"{where}.quantity: {item['quantity']!r} is not of type 'integer'")
 
 
@@ -439,17 +419,10 @@ def status_of(error: str | None) -> Json:
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault) -> PinterestError | None:
     """The answer a fault mode forces, or None when the request is processed (ok, timeout, partial)."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry)
+    return None if build is None else build(retry_seconds(fault))
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None], PinterestError]] = {
@@ -473,27 +446,6 @@ FORCED_FAILURE = "The fake platform was told to fail this event."
 # The fake.
 
 
-def _payload_hash(event: Json) -> str:
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def _token_place(request: Request) -> str | None:
     if "authorization" in request.headers:
         return "header"
@@ -509,8 +461,13 @@ def _test_flag(request: Request) -> bool:
     return value.lower() == "true"
 
 
-class PinterestFake:
-    """A fake Pinterest Conversions API: ``.app`` (ASGI), the contract it enforces, a thread-safe ledger."""
+class PinterestFake(Fake[ReceivedEvent, RequestRecord, Violation]):
+    """A fake Pinterest Conversions API: ``.app`` (ASGI), the contract it enforces, a thread-safe ledger.
+
+    ``received`` holds the processed events only.
+    """
+
+    modes = FAULT_MODES
 
     def __init__(
         self,
@@ -522,126 +479,48 @@ class PinterestFake:
     ) -> None:
         if partial_status not in (200, 422):
             raise ValueError("partial_status must be 200 or 422")
+        super().__init__(now)
         self.access_token, self.ad_account_id = access_token, ad_account_id
-        self.now, self.partial_status = now, partial_status
-        self._cond = threading.Condition()
-        self._state = _Ledger()
+        self.partial_status = partial_status
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every processed event, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on a platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str]:
         """The ``event_id`` of every processed event, in arrival order (duplicates kept)."""
         return [event.event_id for event in self.received]
 
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
-
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, pending Retry-After, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are processed; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
+            *self._admin_routes(),
             Route(f"/{VERSION}/ad_accounts/{{ad_account_id}}/events", self._events, methods=ALL_METHODS),
             Route("/{path:path}", self._unknown_path, methods=ALL_METHODS),
         ]
 
     async def _events(self, request: Request) -> Response:
         call = self._arrive(request, request.path_params["ad_account_id"])
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
         try:
             events, test = self._validate(call, raw)
         except PinterestError as error:
             return self._reject(call, raw, error)
-        return self._answer(call, _parse_json(raw), events, test)
+        return self._answer(call, parse_json(raw), events, test)
 
     async def _unknown_path(self, request: Request) -> Response:
-        with self._cond:
-            self._state.seq += 1
-            call = _Call(self._state.seq, request, Fault(), None)
+        seq, fault = self._turn(None, faulty=False)
+        call = _Call(seq, request, fault, None)
         error = PinterestError(f"Not found: {request.url.path}", code=404, status=404)
         return self._reject(call, await request.body(), error)
 
     def _arrive(self, request: Request, ad_account_id: str) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq, ad_account_id)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault, ad_account_id)
-
-    def _note_early_request(self, seq: int, ad_account_id: str) -> None:
-        now, until = self.now(), self._state.retry_until.get(ad_account_id)
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, ad_account_id, now, until, detail))
+        seq, fault = self._turn(ad_account_id)
+        return _Call(seq, request, fault, ad_account_id)
 
     def _validate(self, call: _Call, raw: bytes) -> tuple[list[Json], bool]:
         """The fault mode, then transport, auth, account and schema checks; the events and the test flag."""
@@ -651,23 +530,21 @@ class PinterestFake:
         request, account = call.request, call.ad_account_id or ""
         if request.method != "POST":
             raise PinterestError(f"Method {request.method} is not allowed.", code=405, status=405)
-        if _bearer(request) != self.access_token:
+        if bearer(request) != self.access_token:
             raise PinterestError("Authentication failed.", code=2, status=401)
         if not ACCOUNT_ID.fullmatch(account):
             raise invalid(f"ad_account_id: {account!r} does not match '^\\d+$'")
         if account != self.ad_account_id:
             raise PinterestError("You are not permitted to access that resource.", code=29, status=403)
         test = _test_flag(request)
-        body = _parse_json(raw)
-        if _media_type(request) != "application/json" or not isinstance(body, dict):
+        body = parse_json(raw)
+        if media_type(request) != "application/json" or not isinstance(body, dict):
             raise invalid("the body must be a JSON object sent with Content-Type: application/json")
         return validate_body(body), test
 
     def _reject(self, call: _Call, raw: bytes, error: PinterestError) -> Response:
-        if error.retry_after is not None and call.ad_account_id is not None:
-            with self._cond:
-                self._state.retry_until[call.ad_account_id] = self.now() + error.retry_after
-        body = _parse_json(raw) if raw else None
+        self._hold_off(call.ad_account_id, error.retry_after)
+        body = parse_json(raw) if raw else None
         self._log(call, status=error.status, error=error.to_json(), body=body)
         headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
         return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
@@ -685,9 +562,7 @@ class PinterestFake:
             for event, error in zip(events, errors, strict=True)
             if error is None
         ]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
         answer = answer_body(statuses)
         failed = len(entries) < len(events)
         if failed and not forced and self.partial_status == 422:
@@ -707,7 +582,7 @@ class PinterestFake:
             action_source=event["action_source"],
             test=test,
             received_at=now,
-            payload_hash=_payload_hash(event),
+            payload_hash=payload_hash(event),
             event=event,
         )
 
@@ -738,71 +613,21 @@ class PinterestFake:
             token_in=_token_place(call.request),
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
-
-    # -- admin -----------------------------------------------------------------------------------
-
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
-
-
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not _is_int(count) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "429", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
+        self._note_request(record)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake Pinterest Conversions API (v5) on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.pinterest", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9002)
+    parser = command("pinterest", description, 9002, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the conversion access token the fake accepts")
     parser.add_argument("--ad-account", required=True, help="the ad account id the fake accepts")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
     parser.add_argument("--partial-status", type=int, default=422, choices=(200, 422))
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = PinterestFake(
         access_token=args.token, ad_account_id=args.ad_account, partial_status=args.partial_status
     )
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":

@@ -41,35 +41,44 @@ can put one bad event in a batch the adapter considers valid (to watch the dispa
 
 Fault modes that change the transport: ``timeout`` sleeps ``delay`` seconds, then processes the
 request normally (a client that gave up and retries causes a same-id redelivery); ``reset`` aborts the
-TCP connection without an answer (the raw-ASGI trick of tests/fakes/meta.py).
+TCP connection without an answer. The ledger, fault modes, Retry-After checks and admin endpoints are the
+shared ones of ``tests/fakes/common.py``.
 
 Run standalone (end-to-end tests): ``python -m tests.fakes.reddit --port 9002 --token T --pixel P``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
 import ipaddress
-import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    Ledger,
+    bearer,
+    command,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal["ok", "503", "500", "429", "timeout", "reset", "permanent", "bad_token", "forbidden"]
 FAULT_MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
@@ -79,9 +88,6 @@ MAX_AGE_MS = 168 * 3600 * 1000  # [doc] "event_at timestamp must be less than 16
 MAX_AHEAD_MS = 7 * 86400 * 1000  # contract choice: Reddit's limit for future events is unconfirmed
 MS_THRESHOLD = 10**12  # an event_at below this is seconds, not milliseconds
 CUSTOM_NAME_LIMIT = 64
-DEFAULT_DELAY = 30.0  # "timeout" mode: well past any sane client timeout
-DEFAULT_RETRY_AFTER = 1.0  # "429" mode without an explicit retry_after
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 ACTION_SOURCES = frozenset({"WEBSITE", "APP", "PHYSICAL_STORE", "OTHER"})
 TRACKING_TYPES = frozenset(
@@ -208,27 +214,11 @@ class Violation:
     detail: str
 
 
-@dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
 @dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
+class _Ledger(Ledger[ReceivedEvent, RequestRecord, Violation]):
+    """The shared ledger plus the conversion ids to refuse (``poison``)."""
 
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: dict[str, float] = field(default_factory=dict)
     poisoned: set[str] = field(default_factory=set)
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -468,17 +458,10 @@ def _check_offline(event: Json) -> list[Problem]:
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault, pixel_id: str) -> RedditError | None:
     """The answer a fault mode forces, or None when the request is processed normally."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry, pixel_id)
+    return None if build is None else build(retry_seconds(fault), pixel_id)
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None, str], RedditError]] = {
@@ -511,27 +494,6 @@ def error_response(error: RedditError) -> Response:
 # The fake.
 
 
-def _payload_hash(event: Json) -> str:
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def _default_agent(request: Request) -> bool:
     agent = request.headers.get("user-agent", "").strip().lower()
     return not agent or agent.startswith(DEFAULT_AGENTS)
@@ -547,8 +509,11 @@ class _Call:
     pixel_id: str | None
 
 
-class RedditFake:
+class RedditFake(Fake[ReceivedEvent, RequestRecord, Violation]):
     """A fake Reddit CAPI v3: ``.app`` (ASGI), the contract it enforces, and its thread-safe ledger."""
+
+    modes = FAULT_MODES
+    _state: _Ledger
 
     def __init__(
         self,
@@ -558,131 +523,56 @@ class RedditFake:
         now: Callable[[], float] = time.time,
         strict_user_agent: bool = True,
     ) -> None:
-        self.access_token, self.pixel_id, self.now = access_token, pixel_id, now
+        super().__init__(now)
+        self.access_token, self.pixel_id = access_token, pixel_id
         self.strict_user_agent = strict_user_agent
-        self._cond = threading.Condition()
-        self._state = _Ledger()
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every accepted event, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on a platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str | None]:
         """The ``metadata.conversion_id`` of every accepted event, in arrival order (duplicates kept)."""
         return [event.conversion_id for event in self.received]
-
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
 
     def poison(self, *conversion_ids: str) -> None:
         """Refuse events with these conversion ids as invalid (the whole batch fails, as on Reddit)."""
         with self._cond:
             self._state.poisoned.update(conversion_ids)
 
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, Retry-After, poison, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
+    def _ledger(self) -> _Ledger:
+        return _Ledger()
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are accepted; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
+            *self._admin_routes(),
             Route("/_admin/poison", self._admin_poison, methods=["POST"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
             Route(PATH, self._events, methods=ALL_METHODS),
             Route("/{path:path}", self._unknown_path, methods=ALL_METHODS),
         ]
 
     async def _events(self, request: Request) -> Response:
         call = self._arrive(request, request.path_params["pixel_id"])
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
         try:
             events = self._validate(call, raw)
         except RedditError as error:
             return self._reject(call, raw, error)
-        return self._accept(call, _parse_json(raw), events)
+        return self._accept(call, parse_json(raw), events)
 
     async def _unknown_path(self, request: Request) -> Response:
-        with self._cond:
-            self._state.seq += 1
-            call = _Call(self._state.seq, request, Fault(), None)
+        seq, fault = self._turn(None, faulty=False)
+        call = _Call(seq, request, fault, None)
         return self._reject(call, await request.body(), RedditError("Not Found", status=404))
 
     def _arrive(self, request: Request, pixel_id: str) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq, pixel_id)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault, pixel_id)
-
-    def _note_early_request(self, seq: int, pixel_id: str) -> None:
-        now, until = self.now(), self._state.retry_until.get(pixel_id)
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, pixel_id, now, until, detail))
+        seq, fault = self._turn(pixel_id)
+        return _Call(seq, request, fault, pixel_id)
 
     def _validate(self, call: _Call, raw: bytes) -> list[Json]:
         """Run the fault mode and the contract checks; return the events of a valid request."""
@@ -698,25 +588,23 @@ class RedditFake:
         if call.pixel_id != self.pixel_id:
             message = f"You're not authorized to post conversions to Pixel ID {call.pixel_id}."
             raise RedditError(message, status=403)
-        body = _parse_json(raw)
-        if _media_type(request) != "application/json" or body is None:
+        body = parse_json(raw)
+        if media_type(request) != "application/json" or body is None:
             raise RedditError("JSON error: the body must be JSON sent with Content-Type: application/json")
         with self._cond:
             poisoned = set(self._state.poisoned)
         return validate_body(body, self.now(), poisoned)
 
     def _check_auth(self, request: Request) -> None:
-        token = _bearer(request)
+        token = bearer(request)
         if token is None:
             raise RedditError("No bearer token provided", status=401)
         if token != self.access_token:
             raise RedditError("UNAUTHORIZED", status=401)
 
     def _reject(self, call: _Call, raw: bytes, error: RedditError) -> Response:
-        if error.retry_after is not None and call.pixel_id is not None:
-            with self._cond:
-                self._state.retry_until[call.pixel_id] = self.now() + error.retry_after
-        self._log(call, status=error.status, error=error.to_json(), body=_parse_json(raw) if raw else None)
+        self._hold_off(call.pixel_id, error.retry_after)
+        self._log(call, status=error.status, error=error.to_json(), body=parse_json(raw) if raw else None)
         return error_response(error)
 
     def _accept(self, call: _Call, body: Json, events: list[Json]) -> Response:
@@ -724,9 +612,7 @@ class RedditFake:
         entries = [
             _entry(event, seq=call.seq, pixel_id=self.pixel_id, test_id=test_id, now=now) for event in events
         ]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
         self._log(call, status=200, body=body)
         return JSONResponse({"data": {"message": f"Successfully processed {len(events)} conversion events."}})
 
@@ -747,31 +633,15 @@ class RedditFake:
             error=error,
             n_events=len(events) if isinstance(events, list) else 0,
             test_id=test_id if isinstance(test_id, str) else None,
-            bearer=_bearer(call.request) is not None,
+            bearer=bearer(call.request) is not None,
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
+        self._note_request(record)
 
     # -- admin -----------------------------------------------------------------------------------
 
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
     async def _admin_poison(self, request: Request) -> Response:
-        payload = _parse_json(await request.body())
+        payload = parse_json(await request.body())
         ids = payload.get("conversion_ids") if isinstance(payload, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             return JSONResponse({"detail": 'expected {"conversion_ids": ["id", ...]}'}, status_code=400)
@@ -796,51 +666,23 @@ def _entry(event: Json, *, seq: int, pixel_id: str, test_id: str | None, now: fl
         action_source=event["action_source"],
         test_id=test_id,
         received_at=now,
-        payload_hash=_payload_hash(event),
+        payload_hash=payload_hash(event),
         event=event,
     )
-
-
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "429", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake Reddit Conversions API v3 on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.reddit", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9002)
+    parser = command("reddit", description, 9002, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the conversion access token the fake accepts")
     parser.add_argument("--pixel", required=True, help="the pixel id the fake accepts")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
     parser.add_argument("--lenient-user-agent", action="store_true", help="accept default client UAs")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = RedditFake(
         access_token=args.token, pixel_id=args.pixel, strict_user_agent=not args.lenient_user_agent
     )
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":

@@ -38,35 +38,43 @@ documented upper case and the fake holds it to that).
 
 Fault modes that change the transport: ``timeout`` sleeps ``delay`` seconds, then processes the request
 normally (a client that gave up and retries causes a same-id redelivery); ``reset`` aborts the TCP
-connection without an answer (see ``tests.fakes.meta.ConnectionReset``).
+connection without an answer. The ledger, fault modes, Retry-After checks and admin endpoints are the
+shared ones of ``tests/fakes/common.py``.
 
 Run standalone (end-to-end tests): ``python -m tests.fakes.snap --port 9003 --token T --pixel P``.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
 import ipaddress
-import json
-import math
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    command,
+    is_int,
+    is_number,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal["ok", "503", "500", "429", "timeout", "reset", "permanent", "bad_token", "html_502"]
 FAULT_MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
@@ -74,9 +82,6 @@ MAX_EVENTS = 2000  # RudderStack MAX_BATCH_SIZE; Tealium's connector limit (Snap
 MAX_AGE = 37 * 86400  # [doc] "maximum 37 days back"
 MAX_AHEAD = 86400  # contract choice: Snap's future tolerance is unconfirmed
 MS_THRESHOLD = 10**10  # an event_time above this is in milliseconds
-DEFAULT_DELAY = 30.0
-DEFAULT_RETRY_AFTER = 1.0
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 SUCCESS_REASON = "Events have been processed successfully."
 
 EVENT_NAMES = frozenset(
@@ -185,16 +190,6 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
-@dataclass(frozen=True)
 class _Call:
     """One request on a platform path while it is being answered."""
 
@@ -203,18 +198,6 @@ class _Call:
     fault: Fault
     asset_id: str | None
     validate: bool
-
-
-@dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
-
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: dict[str, float] = field(default_factory=dict)
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -233,14 +216,6 @@ class Assets:
 
 # ---------------------------------------------------------------------------------------------------
 # Contract checks: pure functions that raise SnapError (``event`` is set by ``check_events``).
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_keys(obj: Json, allowed: frozenset[str], where: str) -> None:
@@ -293,7 +268,7 @@ def check_event(event: object, where: str, asset_kind: str, now: float) -> None:
 
 def check_event_time(value: object, where: str, now: float) -> None:
     """``event_time``: int Unix seconds, at most 37 days old, not milliseconds, not far ahead."""
-    if not _is_int(value):
+    if not is_int(value):
         raise SnapError(f"Timestamp invalid or out of range: {where}.event_time must be an integer (seconds)")
     assert isinstance(value, int)
     if value > MS_THRESHOLD:
@@ -390,7 +365,7 @@ def _check_custom_data(custom: object, event_name: str, where: str) -> None:
         raise SnapError(f"{where}.value must be a number")
     if currency is not None and (not isinstance(currency, str) or not CURRENCY.fullmatch(currency)):
         raise SnapError(f"{where}.currency must be a 3-letter ISO 4217 code")
-    if "num_items" in custom and not _is_int(custom["num_items"]):
+    if "num_items" in custom and not is_int(custom["num_items"]):
         raise SnapError(f"{where}.num_items must be an integer")
     _check_contents(custom.get("contents", []), f"{where}.contents")
     _check_strings(custom.get("custom_fields", {}), f"{where}.custom_fields")
@@ -400,7 +375,7 @@ def _check_custom_data(custom: object, event_name: str, where: str) -> None:
 
 def _is_amount(value: object) -> bool:
     """A number, or a number written as a string (Snap's own example sends "value": "10")."""
-    return _is_number(value) or (isinstance(value, str) and NUMBER_TEXT.fullmatch(value) is not None)
+    return is_number(value) or (isinstance(value, str) and NUMBER_TEXT.fullmatch(value) is not None)
 
 
 def _check_contents(contents: object, where: str) -> None:
@@ -419,17 +394,10 @@ def _check_strings(fields: object, where: str) -> None:
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault) -> SnapError | None:
     """The answer a fault mode forces, or None when the request is processed normally."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry)
+    return None if build is None else build(retry_seconds(fault))
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None], SnapError]] = {
@@ -455,22 +423,6 @@ def error_response(error: SnapError) -> Response:
 # The fake.
 
 
-def _payload_hash(event: Json) -> str:
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 def _event_log(index: int, problem: SnapError | None) -> Json:
     """One ``event_logs`` entry of the validate endpoint."""
     if problem is None:
@@ -478,8 +430,13 @@ def _event_log(index: int, problem: SnapError | None) -> Json:
     return {"event": index, "status": "INVALID", "errors": {"error_msgs": [problem.reason]}, "warnings": []}
 
 
-class SnapFake:
-    """A fake Snap CAPI v3: ``.app`` (ASGI), the contract it enforces, and its thread-safe ledger."""
+class SnapFake(Fake[ReceivedEvent, RequestRecord, Violation]):
+    """A fake Snap CAPI v3: ``.app`` (ASGI), the contract it enforces, and its thread-safe ledger.
+
+    ``received`` holds test events too (from the validate endpoint), flagged ``test``.
+    """
+
+    modes = FAULT_MODES
 
     def __init__(
         self,
@@ -489,98 +446,31 @@ class SnapFake:
         snap_app_id: str | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(now)
         self.access_token = access_token
         self.assets = Assets(pixel_id, snap_app_id)
-        self.now = now
-        self._cond = threading.Condition()
-        self._state = _Ledger()
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every accepted event (test events included, flagged), in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on a platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str | None]:
         """The ``event_id`` of every accepted event, in arrival order (duplicates kept)."""
         return [event.event_id for event in self.received]
 
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
-
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, pending Retry-After, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are accepted; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
-        return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
-            Route("/{path:path}", self._platform, methods=ALL_METHODS),
-        ]
+        return [*self._admin_routes(), Route("/{path:path}", self._platform, methods=ALL_METHODS)]
 
     async def _platform(self, request: Request) -> Response:
         match = PATH.fullmatch(request.url.path)
         asset = match["asset"] if match else None
         call = self._arrive(request, asset, bool(match and match["validate"]))
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
         try:
             body, kind = self._validate(call, match, raw)
         except SnapError as error:
@@ -588,23 +478,8 @@ class SnapFake:
         return self._answer(call, raw, body, kind)
 
     def _arrive(self, request: Request, asset: str | None, validate: bool) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            if asset is not None:
-                self._note_early_request(state.seq, asset)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault, asset, validate)
-
-    def _note_early_request(self, seq: int, asset: str) -> None:
-        now, until = self.now(), self._state.retry_until.get(asset)
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, asset, now, until, detail))
+        seq, fault = self._turn(asset)
+        return _Call(seq, request, fault, asset, validate)
 
     def _validate(self, call: _Call, match: re.Match[str] | None, raw: bytes) -> tuple[Json, str]:
         """Run the fault mode and the request-level checks; return the body and the asset kind."""
@@ -619,8 +494,8 @@ class SnapFake:
         kind = self.assets.kind(match["asset"])
         if kind is None:
             raise SnapError(f"Asset not found: {match['asset']}", status=404)
-        body = _parse_json(raw)
-        if _media_type(call.request) != "application/json" or not isinstance(body, dict):
+        body = parse_json(raw)
+        if media_type(call.request) != "application/json" or not isinstance(body, dict):
             raise SnapError("The body must be a JSON object sent with Content-Type: application/json")
         validate_body(body)
         return body, kind
@@ -663,16 +538,12 @@ class SnapFake:
     def _record(self, call: _Call, events: list[Json]) -> None:
         now = self.now()
         entries = [_entry(event, call=call, now=now) for event in events]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
 
     def _reject(self, call: _Call, raw: bytes, error: SnapError) -> Response:
-        if error.retry_after is not None and call.asset_id is not None:
-            with self._cond:
-                self._state.retry_until[call.asset_id] = self.now() + error.retry_after
+        self._hold_off(call.asset_id, error.retry_after)
         detail = {"status": "html", "reason": HTML_502} if error.html else error.to_json()
-        self._log(call, status=error.status, error=detail, body=_parse_json(raw) if raw else None)
+        self._log(call, status=error.status, error=detail, body=parse_json(raw) if raw else None)
         return error_response(error)
 
     def _log(self, call: _Call, *, status: int | None, error: Json | None = None, body: Any = None) -> None:
@@ -692,29 +563,7 @@ class SnapFake:
             token_in=_token_place(call.request),
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
-
-    # -- admin -----------------------------------------------------------------------------------
-
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
+        self._note_request(record)
 
 
 def _entry(event: Json, *, call: _Call, now: float) -> ReceivedEvent:
@@ -727,7 +576,7 @@ def _entry(event: Json, *, call: _Call, now: float) -> ReceivedEvent:
         action_source=event["action_source"],
         test=call.validate,
         received_at=now,
-        payload_hash=_payload_hash(event),
+        payload_hash=payload_hash(event),
         event=event,
     )
 
@@ -738,44 +587,16 @@ def _token_place(request: Request) -> str | None:
     return "header" if "authorization" in request.headers else None
 
 
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not _is_int(count) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (not _is_number(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "429", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake Snap Conversions API v3 on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.snap", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9003)
+    parser = command("snap", description, 9003, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the access token the fake accepts")
     parser.add_argument("--pixel", required=True, help="the Snap Pixel id the fake serves")
     parser.add_argument("--snap-app-id", default=None, help="the Snap App ID the fake serves (app events)")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = SnapFake(access_token=args.token, pixel_id=args.pixel, snap_app_id=args.snap_app_id)
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ def test_adapter_request_is_accepted(client: httpx.Client, fake: LinkedInFake) -
     assert request.headers["LinkedIn-Version"] == API_VERSION
     response = client.post(PATH, json=request.json, headers=dict(request.headers))
     assert response.status_code == 200, response.text
-    assert fake.received[0].element["conversionValue"] == {"currencyCode": "EUR", "amount": "49.99"}
+    assert fake.received[0].event["conversionValue"] == {"currencyCode": "EUR", "amount": "49.99"}
 
 
 def test_rules_with_another_method_get_400_indices(client: httpx.Client, fake: LinkedInFake) -> None:

@@ -450,7 +450,7 @@ def test_adapter_batch_is_accepted_and_classified_ok(
     payloads = [p for i in range(3) for p in adapter.map(stored_event(f"ord-{i}"), NOW)]
     assert deliver(client, adapter, payloads) == Ok()
     assert fake.event_ids() == ["ord-0", "ord-1", "ord-2"]
-    assert fake.received[0].data["properties"]["contents"] == [
+    assert fake.received[0].event["properties"]["contents"] == [
         {"content_id": "7", "price": 9.5, "quantity": 1}
     ]
 

@@ -36,29 +36,36 @@ Run standalone (end-to-end tests): ``python -m tests.fakes.tiktok --port 9002 --
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
 import ipaddress
-import json
-import math
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.meta import ConnectionReset
+from tests.fakes.common import (
+    ALL_METHODS,
+    ConnectionReset,
+    Fake,
+    Fault,
+    Json,
+    command,
+    is_int,
+    is_number,
+    media_type,
+    parse_json,
+    payload_hash,
+    read_body,
+    retry_seconds,
+    run,
+)
 
-Json = dict[str, Any]
 FaultMode = Literal["ok", "503", "500", "429", "40100", "40002", "permanent", "bad_token", "timeout", "reset"]
 FAULT_MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
@@ -68,9 +75,6 @@ MAX_EVENTS = 1000  # [doc] more than 1,000 events: the whole request is rejected
 MAX_AGE = 7 * 86400  # contract: TikTok's own limit is unconfirmed; the adapter refuses older events too
 MAX_AHEAD = 86400  # contract: an event_time more than a day ahead is a clock or unit bug
 MS_THRESHOLD = 10**10  # an event_time above this is in milliseconds
-DEFAULT_DELAY = 30.0  # "timeout" mode
-DEFAULT_RETRY_AFTER = 1.0  # "429" mode without an explicit retry_after
-ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 BODY_KEYS = frozenset({"event_source", "event_source_id", "data", "test_event_code", "partner_name"})
 EVENT_SOURCES = frozenset({"web", "app", "offline", "crm"})
@@ -125,13 +129,13 @@ class ReceivedEvent:
     seq: int
     pixel_code: str
     event_id: str | None
-    event: str
+    event_name: str
     event_time: int
     test_event_code: str | None
     limited_data_use: bool
     received_at: float
     payload_hash: str
-    data: Json
+    event: Json
 
 
 @dataclass(frozen=True)
@@ -163,38 +167,8 @@ class Violation:
     detail: str
 
 
-@dataclass(frozen=True)
-class Fault:
-    """The current fault mode; ``remaining`` counts the requests left before going back to ok."""
-
-    mode: str = "ok"
-    remaining: int | None = None
-    retry_after: float | None = None
-    delay: float = DEFAULT_DELAY
-
-
-@dataclass
-class _Ledger:
-    """All mutable state of one fake (guarded by the fake's condition lock)."""
-
-    received: list[ReceivedEvent] = field(default_factory=list)
-    requests: list[RequestRecord] = field(default_factory=list)
-    violations: list[Violation] = field(default_factory=list)
-    retry_until: float | None = None
-    fault: Fault = field(default_factory=Fault)
-    seq: int = 0
-
-
 # ---------------------------------------------------------------------------------------------------
 # Contract checks: pure functions that raise TikTokError.
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _is_text(value: object) -> bool:
@@ -280,7 +254,7 @@ def check_event_name(name: object, where: str) -> None:
 
 def check_event_time(value: object, where: str, now: float) -> None:
     """Unix seconds as an int, neither milliseconds nor outside the accepted window."""
-    if not _is_int(value):
+    if not is_int(value):
         raise invalid(f"{where}: must be an integer (Unix seconds).")
     assert isinstance(value, int)
     if value > MS_THRESHOLD:
@@ -349,14 +323,14 @@ def check_properties(properties: object, where: str) -> None:
     """``properties``: typed standard keys and contents[]; any other key is a custom property."""
     if not isinstance(properties, dict):
         raise invalid(f"{where}: must be an object.")
-    if "value" in properties and not _is_number(properties["value"]):
+    if "value" in properties and not is_number(properties["value"]):
         raise invalid(f"{where}.value: must be a number.")
     currency = properties.get("currency")
     if currency is not None and (not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency)):
         raise invalid(f"{where}.currency: must be an ISO 4217 code in upper case, got {currency!r}.")
     if "content_type" in properties and properties["content_type"] not in ("product", "product_group"):
         raise invalid(f"{where}.content_type: must be product or product_group.")
-    if "num_items" in properties and not _is_int(properties["num_items"]):
+    if "num_items" in properties and not is_int(properties["num_items"]):
         raise invalid(f"{where}.num_items: must be an integer.")
     for key in STRING_PROPERTIES:
         if key in properties and not isinstance(properties[key], str):
@@ -375,9 +349,9 @@ def _check_contents(contents: object, where: str) -> None:
         _check_keys(item, CONTENT_KEYS, at)
         if "content_id" in item and not isinstance(item["content_id"], str):
             raise invalid(f"{at}.content_id: Not a valid string")
-        if "price" in item and not _is_number(item["price"]):
+        if "price" in item and not is_number(item["price"]):
             raise invalid(f"{at}.price: must be a number.")
-        if "quantity" in item and not _is_int(item["quantity"]):
+        if "quantity" in item and not is_int(item["quantity"]):
             raise invalid(f"{at}.quantity: must be an integer.")
 
 
@@ -394,17 +368,10 @@ def _check_page(page: object, where: str) -> None:
 # Fault answers.
 
 
-def _seconds(value: float) -> int:
-    return max(0, math.ceil(value))
-
-
 def fault_error(fault: Fault) -> TikTokError | None:
     """The answer a fault mode forces, or None when the request is processed normally."""
-    retry = None if fault.retry_after is None else _seconds(fault.retry_after)
-    if fault.mode == "429":
-        retry = _seconds(DEFAULT_RETRY_AFTER if fault.retry_after is None else fault.retry_after)
     build = FAULT_ERRORS.get(fault.mode)
-    return None if build is None else build(retry)
+    return None if build is None else build(retry_seconds(fault))
 
 
 FAULT_ERRORS: dict[str, Callable[[int | None], TikTokError]] = {
@@ -445,22 +412,6 @@ def _request_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8).upper()
 
 
-def _payload_hash(event: Json) -> str:
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 @dataclass(frozen=True)
 class _Call:
     """One request on a platform path while it is being answered."""
@@ -470,99 +421,39 @@ class _Call:
     fault: Fault
 
 
-class TikTokFake:
+class TikTokFake(Fake[ReceivedEvent, RequestRecord, Violation]):
     """A fake TikTok Events API: ``.app`` (ASGI), the contract it enforces, and its thread-safe ledger."""
 
+    modes = FAULT_MODES
+    mode_example = '{"mode": "40100", "count": 2, "retry_after": 5}'
+
     def __init__(self, *, access_token: str, pixel_code: str, now: Callable[[], float] = time.time) -> None:
-        self.access_token, self.pixel_code, self.now = access_token, pixel_code, now
-        self._cond = threading.Condition()
-        self._state = _Ledger()
+        super().__init__(now)
+        self.access_token, self.pixel_code = access_token, pixel_code
         self.app = Starlette(routes=self._routes())
-
-    # -- Python API ------------------------------------------------------------------------------
-
-    @property
-    def received(self) -> list[ReceivedEvent]:
-        """Every accepted event, in arrival order (a copy)."""
-        with self._cond:
-            return list(self._state.received)
-
-    @property
-    def requests(self) -> list[RequestRecord]:
-        """Every request seen on a platform path, with its answer (a copy)."""
-        with self._cond:
-            return list(self._state.requests)
-
-    @property
-    def violations(self) -> list[Violation]:
-        """Protocol breaches by the client (a copy)."""
-        with self._cond:
-            return list(self._state.violations)
-
-    @property
-    def fault(self) -> Fault:
-        """The current fault mode."""
-        with self._cond:
-            return self._state.fault
 
     def event_ids(self) -> list[str | None]:
         """The ``event_id`` of every accepted event, in arrival order (duplicates kept)."""
         return [event.event_id for event in self.received]
 
-    def set_mode(
-        self,
-        mode: str,
-        *,
-        count: int | None = None,
-        retry_after: float | None = None,
-        delay: float | None = None,
-    ) -> Fault:
-        """Switch the fault mode, for the next ``count`` requests only when count is given."""
-        fault = _make_fault(mode, count, retry_after, delay)
-        with self._cond:
-            self._state.fault = fault
-        return fault
-
-    def clear(self) -> None:
-        """Forget everything: ledger, requests, violations, pending Retry-After, fault mode."""
-        with self._cond:
-            self._state = _Ledger()
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until ``count`` events are accepted; only call it from a thread the fake does not run on."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._state.received) >= count, timeout)
-
-    async def wait_for_async(self, count: int, timeout: float = 5.0) -> bool:
-        """Like ``wait_for`` without blocking the event loop (polls every 10 ms)."""
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
-        return True
+    def _violation(self, seq: int, key: str, now: float, until: float, detail: str) -> Violation:
+        return Violation("retry_after", seq, key, now, until, detail)
 
     # -- HTTP ------------------------------------------------------------------------------------
 
     def _routes(self) -> list[Route]:
         return [
-            Route("/_admin/mode", self._admin_mode, methods=["GET", "POST"]),
-            Route("/_admin/received", self._admin_list("received"), methods=["GET"]),
-            Route("/_admin/requests", self._admin_list("requests"), methods=["GET"]),
-            Route("/_admin/violations", self._admin_list("violations"), methods=["GET"]),
-            Route("/_admin/clear", self._admin_clear, methods=["POST"]),
+            *self._admin_routes(),
             Route(TRACK_PATH, self._track, methods=ALL_METHODS),
             Route("/{path:path}", self._unknown_path, methods=ALL_METHODS),
         ]
 
     async def _track(self, request: Request) -> Response:
         call = self._arrive(request)
-        if call.fault.mode == "reset":
+        raw = await read_body(request, call.fault)
+        if raw is None:
             self._log(call, status=None)
             return ConnectionReset()
-        raw = await request.body()  # before any delay: a client that gave up cannot be read from
-        if call.fault.mode == "timeout":
-            await asyncio.sleep(call.fault.delay)
         try:
             body = self._validate(call, raw)
         except TikTokError as error:
@@ -570,29 +461,15 @@ class TikTokFake:
         return self._accept(call, body)
 
     async def _unknown_path(self, request: Request) -> Response:
-        with self._cond:
-            self._state.seq += 1
-            call = _Call(self._state.seq, request, Fault())
+        seq, fault = self._turn(None, faulty=False)
+        call = _Call(seq, request, fault)
         error = TikTokError(40400, f"Not Found: {request.url.path}", status=404)
         return self._reject(call, await request.body(), error)
 
     def _arrive(self, request: Request) -> _Call:
-        """Number the request, note a Retry-After violation, and consume one use of the fault."""
-        with self._cond:
-            state = self._state
-            state.seq += 1
-            self._note_early_request(state.seq)
-            fault = state.fault
-            if fault.remaining is not None:
-                left = fault.remaining - 1
-                state.fault = Fault(fault.mode, left, fault.retry_after, fault.delay) if left else Fault()
-            return _Call(state.seq, request, fault)
-
-    def _note_early_request(self, seq: int) -> None:
-        now, until = self.now(), self._state.retry_until
-        if until is not None and now < until:
-            detail = f"request arrived {until - now:.3f}s before the Retry-After sent earlier expired"
-            self._state.violations.append(Violation("retry_after", seq, self.pixel_code, now, until, detail))
+        """The fake serves one pixel, so its Retry-After is kept under the pixel code."""
+        seq, fault = self._turn(self.pixel_code)
+        return _Call(seq, request, fault)
 
     def _validate(self, call: _Call, raw: bytes) -> Json:
         """Run the fault mode and the contract checks; return the parsed body of a valid request."""
@@ -602,18 +479,16 @@ class TikTokFake:
         if call.request.method != "POST":
             raise TikTokError(40400, f"Method {call.request.method} is not allowed.", status=405)
         check_auth(call.request.headers, self.access_token)
-        body = _parse_json(raw)
-        if _media_type(call.request) != "application/json" or not isinstance(body, dict):
+        body = parse_json(raw)
+        if media_type(call.request) != "application/json" or not isinstance(body, dict):
             raise invalid("The body must be a JSON object sent with Content-Type: application/json.")
         validate_body(body, self.pixel_code, self.now())
         return body
 
     def _reject(self, call: _Call, raw: bytes, error: TikTokError) -> Response:
-        if error.retry_after is not None:
-            with self._cond:
-                self._state.retry_until = self.now() + error.retry_after
+        self._hold_off(self.pixel_code, error.retry_after)
         code = None if error.html else error.code
-        self._log(call, status=error.status, code=code, message=error.message, body=_parse_json(raw))
+        self._log(call, status=error.status, code=code, message=error.message, body=parse_json(raw))
         return error_response(error, _request_id())
 
     def _accept(self, call: _Call, body: Json) -> Response:
@@ -621,9 +496,7 @@ class TikTokFake:
         entries = [
             _entry(event, seq=call.seq, pixel_code=pixel, body=body, now=now) for event in body["data"]
         ]
-        with self._cond:
-            self._state.received.extend(entries)
-            self._cond.notify_all()
+        self._accept_all(entries)
         self._log(call, status=200, code=0, message="OK", body=body)
         request_id = _request_id()
         return JSONResponse(answer(0, "OK", request_id), headers={"X-Tt-Logid": request_id})
@@ -652,29 +525,7 @@ class TikTokFake:
             test_event_code=test_code if isinstance(test_code, str) else None,
             body=body,
         )
-        with self._cond:
-            self._state.requests.append(record)
-
-    # -- admin -----------------------------------------------------------------------------------
-
-    async def _admin_mode(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.set_mode(**_mode_arguments(_parse_json(await request.body())))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"detail": str(exc)}, status_code=400)
-        return JSONResponse(asdict(self.fault))
-
-    def _admin_list(self, name: str) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:
-            items: Sequence[Any] = getattr(self, name)
-            return JSONResponse([asdict(item) for item in items])
-
-        return endpoint
-
-    async def _admin_clear(self, request: Request) -> Response:
-        self.clear()
-        return JSONResponse({"cleared": True})
+        self._note_request(record)
 
 
 def _entry(event: Json, *, seq: int, pixel_code: str, body: Json, now: float) -> ReceivedEvent:
@@ -682,53 +533,25 @@ def _entry(event: Json, *, seq: int, pixel_code: str, body: Json, now: float) ->
         seq=seq,
         pixel_code=pixel_code,
         event_id=event.get("event_id"),
-        event=event["event"],
+        event_name=event["event"],
         event_time=event["event_time"],
         test_event_code=body.get("test_event_code"),
         limited_data_use=event.get("limited_data_use") is True,
         received_at=now,
-        payload_hash=_payload_hash(event),
-        data=event,
+        payload_hash=payload_hash(event),
+        event=event,
     )
-
-
-def _make_fault(mode: str, count: int | None, retry_after: float | None, delay: float | None) -> Fault:
-    if mode not in FAULT_MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(sorted(FAULT_MODES))}")
-    if count is not None and (not _is_int(count) or count < 1):
-        raise ValueError("count must be a positive integer")
-    for name, value in (("retry_after", retry_after), ("delay", delay)):
-        if value is not None and (not _is_number(value) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number")
-    return Fault(mode, count, retry_after, DEFAULT_DELAY if delay is None else float(delay))
-
-
-def _mode_arguments(payload: Any) -> Json:
-    """Validate the JSON of ``POST /_admin/mode`` into ``set_mode`` keyword arguments."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("mode"), str):
-        raise ValueError('expected a JSON object like {"mode": "40100", "count": 2, "retry_after": 5}')
-    unknown = set(payload) - {"mode", "count", "retry_after", "delay"}
-    if unknown:
-        raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")
-    return dict(payload)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake standalone with uvicorn until interrupted."""
     description = "Run a fake TikTok Events API 2.0 on a loopback port."
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.tiktok", description=description)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9002)
+    parser = command("tiktok", description, 9002, FAULT_MODES)
     parser.add_argument("--token", required=True, help="the Access-Token the fake accepts")
     parser.add_argument("--pixel", required=True, help="the pixel code (event_source_id) the fake accepts")
-    parser.add_argument("--mode", default="ok", choices=sorted(FAULT_MODES), help="initial fault mode")
-    parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     fake = TikTokFake(access_token=args.token, pixel_code=args.pixel)
-    fake.set_mode(args.mode)
-    uvicorn.run(
-        fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="off"
-    )
+    run(fake, args)
 
 
 if __name__ == "__main__":
