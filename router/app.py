@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from router import cors, ga4, janitor, segment, sitetag
+from router import cors, ga4, janitor, segment, sitetag, tracing
 from router.config import Config
 from router.dispatch import Dispatcher
 from router.ingest import Ingest
+from router.metrics import Metrics
 from router.queue.factory import open_queue
 
 log = structlog.get_logger("router.app")
@@ -26,8 +27,10 @@ SHUTDOWN_GRACE = 4.0
 Cloud Run kills the instance 10 s after SIGTERM."""
 
 
-def create_app(config: Config) -> Starlette:
-    """The router's ASGI app; the queue opens and the dispatcher starts in the lifespan."""
+def create_app(config: Config, metrics: Metrics | None = None) -> Starlette:
+    """The router's ASGI app; the queue opens and the dispatcher starts in the lifespan. Each app counts
+    into its own `metrics` (a fresh registry unless one is given)."""
+    metrics = metrics or Metrics()
     queue = open_queue(config.queue.url, **config.queue.options())
     ready = {"value": False}
 
@@ -42,7 +45,7 @@ def create_app(config: Config) -> Starlette:
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             windows = {d.id: config.retry_window(d.id) for d in config.destinations}
             dispatcher = Dispatcher(
-                config.destinations, queue, config.dispatch, client, retry_windows=windows
+                config.destinations, queue, config.dispatch, client, retry_windows=windows, metrics=metrics
             )
             ingest.wake = dispatcher.wake
             dispatcher.start()
@@ -62,7 +65,7 @@ def create_app(config: Config) -> Starlette:
                 await queue.close()
                 log.info("router_stopped")
 
-    ingest = Ingest(config, queue, lambda _ids: None)
+    ingest = Ingest(config, queue, lambda _ids: None, metrics)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -80,8 +83,12 @@ def create_app(config: Config) -> Starlette:
         Route("/v1/events", ingest.handle, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics.endpoint(queue), methods=["GET"]),
         *sitetag.routes(ingest, config),
         *ga4.routes(ingest, config),
         *segment.routes(ingest, config),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=cors.middleware(config))
+    middleware = [*tracing.middleware(), *cors.middleware(config)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.queue = queue  # for operators' tooling and tests; the routes use the closure
+    return app

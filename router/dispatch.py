@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 import structlog
 
-from destinations.base import AuthError, Destination, HttpResponse
+from destinations.base import AuthError, Destination, HttpRequest, HttpResponse
 from router.backoff import Backoff
 from router.breaker import Breaker
 from router.config import DispatchSettings
 from router.decisions import Decision, Drop, Retry
 from router.delivery import RetryPolicy, Shipment, per_event, per_payload, plan
+from router.metrics import Metrics
 from router.queue.base import Dead, Delivered, Job, Outcome, Queue, Retrying, Skipped
 from router.sender import TransportError, send
 
@@ -35,6 +36,7 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         retry_windows: Mapping[str, float] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.destinations = {d.id: d for d in destinations}
         self.queue = queue
@@ -42,6 +44,7 @@ class Dispatcher:
         self.client = client
         self.clock = clock
         self.retry_windows = dict(retry_windows or {})
+        self.metrics = metrics or Metrics()
         self._breakers = {d: Breaker(settings.probe_base, settings.backoff_cap) for d in self.destinations}
         self._authenticators = {d.id: a for d in destinations if (a := d.authenticator()) is not None}
         self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
@@ -110,6 +113,7 @@ class Dispatcher:
             raise
         await self.queue.settle(destination.id, outcomes, self.clock())
         _log_outcomes(destination.id, jobs, outcomes, self.clock())
+        self.metrics.settled(destination.id, outcomes)
         return len(jobs)
 
     async def _deliver(self, destination: Destination[Any], jobs: Sequence[Job], now: float) -> list[Outcome]:
@@ -138,7 +142,7 @@ class Dispatcher:
         auth = self._authenticators.get(destination.id)
         try:
             request = await auth.apply(shipment.request, self.client) if auth else shipment.request
-            response = await send(self.client, request, destination.config.timeout)
+            response = await self._timed(destination.id, request, destination.config.timeout)
         except AuthError as exc:
             log.error("credentials_refused", destination=destination.id, reason=str(exc))
             return [Drop(f"credentials refused: {exc}")] * count
@@ -154,6 +158,13 @@ class Dispatcher:
         if isinstance(decided, Drop) and decided.isolate and len(shipment.payloads) > 1:
             return await self._bisect(destination, shipment)
         return per_payload(decided, len(shipment.payloads))
+
+    async def _timed(self, destination_id: str, request: HttpRequest, timeout: float) -> HttpResponse:
+        started = time.perf_counter()
+        try:
+            return await send(self.client, request, timeout)
+        finally:
+            self.metrics.answered(destination_id, time.perf_counter() - started)
 
     async def _bisect(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
         """Send each half on its own, so one invalid event costs about 2*log2(n) requests, not its batch."""

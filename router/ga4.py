@@ -64,20 +64,20 @@ class Collect:
             collected = ga4hit.parse(request.scope.get("query_string", b""), await self._body(request))
         except TooLarge:
             limit = self.config.server.max_body_bytes
-            return _refuse(413, "body_too_large", f"the body is over {limit} bytes")
+            return self._refuse(413, "body_too_large", f"the body is over {limit} bytes")
         except ga4hit.TooManyHits as exc:
-            return _refuse(413, "too_many_hits", str(exc))
+            return self._refuse(413, "too_many_hits", str(exc))
         except ga4hit.ParseError as exc:
-            return _refuse(400, "bad_hit", str(exc))
+            return self._refuse(400, "bad_hit", str(exc))
         source = source_for(self.config.sources, collected.measurement_id)
         if source is None:
-            return _refuse(
+            return self._refuse(
                 401,
                 "unknown_measurement_id",
                 f"no browser source lists {collected.measurement_id[:40]} in ga4_measurement_ids",
             )
         if origin_refused(source, request.headers.get("origin")):
-            return _refuse(
+            return self._refuse(
                 403, "forbidden_origin", "this page's origin is not in the source's allowed_origins"
             )
         return await self._store(collected.events, cookies.prepare(self.ingest.context(request, source)))
@@ -95,16 +95,15 @@ class Collect:
         try:
             results = await self.ingest.store(events, context) if events else []
         except Unavailable as exc:
-            return answers.error(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
+            return self.ingest.refuse(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
         stored = all(r["status"] in ("accepted", "duplicate") for r in results)
         response = Response(status_code=204) if stored else answers.accepted(results)
         domain = self.config.server.cookie_domain
         return cookies.attach(response, context, fbc_events(events, context), domain)
 
-
-def _refuse(status: int, code: str, message: str) -> Response:
-    log.info("ga4_refused", status=status, code=code)
-    return answers.error(status, code, message)
+    def _refuse(self, status: int, code: str, message: str) -> Response:
+        log.info("ga4_refused", status=status, code=code)
+        return self.ingest.refuse(status, code, message)
 
 
 def fbc_events(events: Iterable[dict[str, Any]], context: RequestContext) -> list[dict[str, Any]]:

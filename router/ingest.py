@@ -17,6 +17,7 @@ from router.clientip import client_ip
 from router.config import Config, Source
 from router.context import RequestContext
 from router.errors import Problem
+from router.metrics import Metrics
 from router.normalize import Normalized, normalize
 from router.queue.base import NewEvent, Queue, QueueFull
 from router.sources import authenticate, bearer
@@ -42,17 +43,31 @@ class BadBody(Exception):
 class Ingest:
     """The /v1/events endpoint, bound to the config, the queue and the dispatcher's wake-up call."""
 
-    def __init__(self, config: Config, queue: Queue, wake: Callable[[Sequence[str]], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        queue: Queue,
+        wake: Callable[[Sequence[str]], None],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self.queue = queue
         self.wake = wake
+        self.metrics = metrics or Metrics()
         self.variants = config.identity_variants()
+
+    def refuse(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        """The error answer to a request refused as a whole, counted by its code."""
+        self.metrics.refused(code)
+        return answers.error(status, code, message, headers)
 
     async def handle(self, request: Request) -> JSONResponse:
         """Answer one ingest request; nothing a client sends leads to a 500."""
         source = authenticate(self.config.sources, bearer(request.headers.get("authorization")))
         if source is None:
-            return answers.error(
+            return self.refuse(
                 401,
                 "unauthorized",
                 "send 'Authorization: Bearer <key>' with a source key from router.yaml",
@@ -60,20 +75,18 @@ class Ingest:
             )
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in JSON_TYPES:
-            return answers.error(
+            return self.refuse(
                 415, "unsupported_media_type", "send the body as Content-Type: application/json"
             )
         try:
             events = _events(await self._body(request), self.config.server.max_batch_events)
         except TooLarge:
             limit = self.config.server.max_body_bytes
-            return answers.error(
-                413, "body_too_large", f"the body is over {limit} bytes; send smaller batches"
-            )
+            return self.refuse(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches")
         except BadBody as exc:
-            return answers.error(400, "bad_request", str(exc))
+            return self.refuse(400, "bad_request", str(exc))
         except _TooMany as exc:
-            return answers.error(413, "too_many_events", str(exc))
+            return self.refuse(413, "too_many_events", str(exc))
         return await self._accept(events, _context(request, source, self.config))
 
     async def _body(self, request: Request) -> Any:
@@ -87,7 +100,7 @@ class Ingest:
         try:
             results = await self.store(events, context)
         except Unavailable as exc:
-            return answers.error(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
+            return self.refuse(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
         return answers.accepted(results)
 
     async def store(self, events: Sequence[Any], context: RequestContext) -> list[dict[str, Any]]:
@@ -117,7 +130,9 @@ class Ingest:
         stored = [e for e, key in zip(new, keys, strict=True) if key is not None and e.destinations]
         self.wake(sorted({d for e in stored for d in e.destinations}))
         _log_outcomes(outcomes, new, keys, context)
-        return [_result(i, o, i in duplicates) for i, o in enumerate(outcomes)]
+        results = [_result(i, o, i in duplicates) for i, o in enumerate(outcomes)]
+        self.metrics.ingested(context.source, [r["status"] for r in results])
+        return results
 
     def context(self, request: Request, source: Source) -> RequestContext:
         """What the request tells about the events it carries (IP, user agent, cookies, referer)."""

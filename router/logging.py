@@ -1,8 +1,12 @@
-"""Logging: structlog JSON lines with stable event names, scrubbed of secrets and personal data."""
+"""Logging: structlog JSON lines with stable event names, scrubbed of secrets and personal data.
+
+JSON lines carry the fields Cloud Logging reads (`severity`, `message`, `logging.googleapis.com/trace`);
+on a terminal (stderr a TTY and LOG_FORMAT not `json`) lines are rendered for people instead."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any, Final
@@ -87,6 +91,37 @@ def redact(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return {key: _field(key, value, False) for key, value in event_dict.items()}
 
 
+SEVERITIES: Final = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARNING",
+    "warn": "WARNING",
+    "error": "ERROR",
+    "exception": "ERROR",
+    "critical": "CRITICAL",
+    "fatal": "CRITICAL",
+}
+"""structlog's level names -> Cloud Logging's LogSeverity names."""
+
+
+def cloud_fields(_: Any, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: `severity` from the level and `message` from the event name, as Cloud
+    Logging reads them (the trace field is bound per request by router.tracing)."""
+    level = str(event_dict.get("level", "info")).lower()
+    event_dict["severity"] = SEVERITIES.get(level, "DEFAULT")
+    if "event" in event_dict:
+        event_dict.setdefault("message", event_dict["event"])
+    return event_dict
+
+
+def wants_json(stream: Any) -> bool:
+    """JSON unless the output is a terminal and LOG_FORMAT is not `json` (tests and CI are not TTYs)."""
+    if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
 SHARED: Final[list[Processor]] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -108,11 +143,17 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
-    """JSON lines on stderr for structlog and for stdlib loggers (uvicorn, httpx), all scrubbed."""
+    """JSON lines on stderr (or console lines on a terminal) for structlog and for stdlib loggers
+    (uvicorn, httpx), all scrubbed: `redact` always runs last on the final dict, before rendering."""
+    as_json = wants_json(stream if stream is not None else sys.stderr)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(sort_keys=False) if as_json else structlog.dev.ConsoleRenderer()
+    )
     final: list[Processor] = [
         structlog.processors.format_exc_info,
+        *([cloud_fields] if as_json else []),
         redact,
-        structlog.processors.JSONRenderer(sort_keys=False),
+        renderer,
     ]
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

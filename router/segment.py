@@ -88,18 +88,22 @@ class Segment:
         header = request.headers.get("authorization")
         source = authenticate(self.config.sources, basic_user(header)) if header else None
         if header and source is None:
-            return unauthorized(with_challenge=True)
+            return self._counted(unauthorized(with_challenge=True), "unauthorized")
         try:
             document = parse(await self._body(request))
         except TooLarge:
-            return error(413, "body_too_large", f"the body is over {self.config.server.max_body_bytes} bytes")
+            return self._refuse(
+                413, "body_too_large", f"the body is over {self.config.server.max_body_bytes} bytes"
+            )
         except BadEncoding:
-            return error(415, "unsupported_encoding", "send the body plain or with Content-Encoding: gzip")
+            return self._refuse(
+                415, "unsupported_encoding", "send the body plain or with Content-Encoding: gzip"
+            )
         except BadBody as exc:
-            return error(400, "bad_request", str(exc))
+            return self._refuse(400, "bad_request", str(exc))
         source = source or body_source(self.config.sources, document)
         if source is None:
-            return unauthorized(with_challenge=False)
+            return self._counted(unauthorized(with_challenge=False), "unauthorized")
         return await self._accept(request, source, document, kind)
 
     async def _body(self, request: Request) -> bytes:
@@ -112,15 +116,17 @@ class Segment:
 
     async def _accept(self, request: Request, source: Source, document: Any, kind: str) -> Response:
         if origin_refused(source, request.headers.get("origin")):
-            return error(403, "forbidden_origin", "this page's origin is not in the source's allowed_origins")
+            return self._refuse(
+                403, "forbidden_origin", "this page's origin is not in the source's allowed_origins"
+            )
         try:
             items = segmentspec.messages(document, kind)
         except segmentspec.Malformed as exc:
-            return error(400, "bad_request", str(exc))
+            return self._refuse(400, "bad_request", str(exc))
         limit = self.config.server.max_batch_events
         if len(items) > limit:
             message = f"a batch may hold at most {limit} messages; this one has {len(items)}"
-            return error(413, "too_many_messages", message)
+            return self._refuse(413, "too_many_messages", message)
         context = cookies.prepare(self.ingest.context(request, source))
         sent_at = document.get("sentAt")
         mapped = [
@@ -131,10 +137,19 @@ class Segment:
         try:
             stored = await self.ingest.store(events, context) if events else []
         except Unavailable as exc:
-            return error(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
+            return self._refuse(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
         answer = JSONResponse({"success": True, "results": results(mapped, stored, context.source)})
         domain = self.config.server.cookie_domain
         return cookies.attach(answer, context, cookie_view(events, context), domain)
+
+    def _refuse(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        return self._counted(error(status, code, message, headers), code)
+
+    def _counted(self, answer: Response, code: str) -> Response:
+        self.ingest.metrics.refused(code)
+        return answer
 
     async def settings(self, request: Request) -> Response:
         """analytics.js's source settings, pointing its Segment.io destination back at this router."""

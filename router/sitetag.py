@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from router import answers, cookies
+from router import cookies
 from router.body import TooLarge, read_limited
 from router.clickids import COOKIES, URL_PARAMS, fbc_from_fbclid, fbclid_of, from_url
 from router.config import Config, Source
@@ -78,25 +78,25 @@ class Collector:
         """Read, authenticate, check the origin, store, then answer 200 with the results and cookies."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in BODY_TYPES:
-            return answers.error(415, "unsupported_media_type", "send the body as text/plain or JSON")
+            return self.ingest.refuse(415, "unsupported_media_type", "send the body as text/plain or JSON")
         try:
             document = await self._document(request)
         except TooLarge:
             limit = self.config.server.max_body_bytes
-            return answers.error(413, "body_too_large", f"the body is over {limit} bytes")
+            return self.ingest.refuse(413, "body_too_large", f"the body is over {limit} bytes")
         except BadBody as exc:
-            return answers.error(400, "bad_request", str(exc))
+            return self.ingest.refuse(400, "bad_request", str(exc))
         source = self._source(document.get("key"))
         if source is None:
-            return answers.error(401, "unauthorized", 'put a browser source\'s public key in "key"')
+            return self.ingest.refuse(401, "unauthorized", 'put a browser source\'s public key in "key"')
         if origin_refused(source, request.headers.get("origin")):
-            return answers.error(403, "forbidden_origin", "this page's origin is not in allowed_origins")
+            return self.ingest.refuse(403, "forbidden_origin", "this page's origin is not in allowed_origins")
         try:
             events = beacon_events(document, self.config.server.max_batch_events)
         except BadBody as exc:
-            return answers.error(400, "bad_request", str(exc))
+            return self.ingest.refuse(400, "bad_request", str(exc))
         except TooMany as exc:
-            return answers.error(413, "too_many_events", str(exc))
+            return self.ingest.refuse(413, "too_many_events", str(exc))
         return await self._store(request, source, events)
 
     async def _document(self, request: Request) -> dict[str, Any]:
@@ -122,7 +122,7 @@ class Collector:
         try:
             results = await self.ingest.store(built, context)
         except Unavailable as exc:
-            return answers.error(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
+            return self.ingest.refuse(503, exc.code, exc.message, {"Retry-After": RETRY_AFTER})
         response = JSONResponse({"results": results}, headers={"Cache-Control": "no-store"})
         if storage:
             dicts = [event for event in built if isinstance(event, dict)]

@@ -125,6 +125,10 @@ class Queue(Protocol):
     async def stats(self) -> dict[str, int]:
         """How many deliveries are in each state (pending, inflight, dead, skipped)."""
 
+    async def oldest_waiting(self) -> float | None:
+        """When the oldest event that still waits for a delivery (pending or in flight) was received;
+        None when nothing waits. The metrics turn it into an age at scrape time."""
+
     async def dead_letters(
         self, where: DeadFilter | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:

@@ -164,6 +164,10 @@ SELECT set_config('statement_timeout', %(timeout)s, false),
 
 COUNT_DEPTH = "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')"
 COUNT_BY_STATE = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+# Keys grow with arrival, so the smallest waiting key is the oldest waiting event.
+OLDEST_WAITING = """
+SELECT received_at FROM events
+WHERE pk = (SELECT MIN(event_pk) FROM deliveries WHERE state IN ('pending', 'inflight'))"""
 
 # One statement per event: remember it unless seen within the window (then nothing is returned),
 # take a key, store the event and its deliveries when it has destinations.
@@ -392,6 +396,13 @@ class PostgresQueue:
             counts = dict.fromkeys(STATES, 0)
             counts.update(await cur.fetchall())
             return counts
+
+    async def oldest_waiting(self) -> float | None:
+        """When the oldest event still waiting for a delivery was received; None when none waits."""
+        async with self._transaction() as cur:
+            await cur.execute(OLDEST_WAITING)
+            row = await cur.fetchone()
+            return None if row is None else float(row[0])
 
     async def dead_letters(
         self, where: DeadFilter | None = None, limit: int | None = None

@@ -109,6 +109,10 @@ VALUES (?, ?, 'pending', 0, ?, ?)
 """
 COUNT_DEPTH = "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight')"
 COUNT_BY_STATE = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+# Keys grow with arrival, so the smallest waiting key is the oldest waiting event (one index probe).
+OLDEST_WAITING = """
+SELECT received_at FROM events
+WHERE pk = (SELECT MIN(event_pk) FROM deliveries WHERE state IN ('pending', 'inflight'))"""
 
 # Two ordered index scans merged, so LIMIT stops early even with a large backlog.
 SELECT_DUE = """
@@ -253,6 +257,10 @@ class SqliteQueue:
     async def stats(self) -> dict[str, int]:
         """How many deliveries are in each state."""
         return await self._call(_stats)
+
+    async def oldest_waiting(self) -> float | None:
+        """When the oldest event still waiting for a delivery was received; None when none waits."""
+        return await self._call(_oldest_waiting)
 
     async def dead_letters(
         self, where: DeadFilter | None = None, limit: int | None = None
@@ -450,6 +458,11 @@ def _release(conn: sqlite3.Connection, destination: str, event_pks: list[int], n
 def _depth(conn: sqlite3.Connection) -> int:
     count: int = conn.execute(COUNT_DEPTH).fetchone()[0]
     return count
+
+
+def _oldest_waiting(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(OLDEST_WAITING).fetchone()
+    return None if row is None else float(row[0])
 
 
 def _stats(conn: sqlite3.Connection) -> dict[str, int]:

@@ -109,3 +109,17 @@ async def test_expedite_makes_the_waiting_backlog_due_now(any_queue: Queue) -> N
     assert await any_queue.claim("a", 10, now=1001.0, lease=30) == []
     assert await any_queue.expedite("a", now=1001.0) == 1
     assert [j.event["event_id"] for j in await any_queue.claim("a", 10, now=1001.0, lease=30)] == ["x-1"]
+
+
+async def test_oldest_waiting_is_the_receive_time_of_the_oldest_undelivered_event(any_queue: Queue) -> None:
+    """None when empty; the oldest pending or in-flight event's received_at; moves on once delivered."""
+    assert await any_queue.oldest_waiting() is None
+    keys = await any_queue.enqueue([event("w-1", 1000.0), event("w-2", 1500.0, destinations=("b",))])
+    assert await any_queue.oldest_waiting() == 1000.0
+    await any_queue.claim("a", 10, now=2000.0, lease=30)
+    assert await any_queue.oldest_waiting() == 1000.0
+    await any_queue.settle("a", [Delivered(keys[0] or 0)], now=2001.0)
+    assert await any_queue.oldest_waiting() == 1500.0
+    await any_queue.claim("b", 10, now=2002.0, lease=30)
+    await any_queue.settle("b", [Dead(keys[1] or 0, "HTTP 400")], now=2003.0)
+    assert await any_queue.oldest_waiting() is None
