@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from router import cors, ga4, janitor, segment, sitetag, tracing
+from router import cors, debugview, ga4, janitor, segment, sitetag, stats, tracing
 from router.config import Config
+from router.debugbus import DebugBus
 from router.dispatch import Dispatcher
 from router.ingest import Ingest
 from router.metrics import Metrics
@@ -27,10 +28,11 @@ SHUTDOWN_GRACE = 4.0
 Cloud Run kills the instance 10 s after SIGTERM."""
 
 
-def create_app(config: Config, metrics: Metrics | None = None) -> Starlette:
+def create_app(config: Config, metrics: Metrics | None = None, debug: DebugBus | None = None) -> Starlette:
     """The router's ASGI app; the queue opens and the dispatcher starts in the lifespan. Each app counts
     into its own `metrics` (a fresh registry unless one is given)."""
     metrics = metrics or Metrics()
+    debug = debug or DebugBus(enabled=bool(config.admin_token))
     queue = open_queue(config.queue.url, **config.queue.options())
     ready = {"value": False}
 
@@ -45,7 +47,13 @@ def create_app(config: Config, metrics: Metrics | None = None) -> Starlette:
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             windows = {d.id: config.retry_window(d.id) for d in config.destinations}
             dispatcher = Dispatcher(
-                config.destinations, queue, config.dispatch, client, retry_windows=windows, metrics=metrics
+                config.destinations,
+                queue,
+                config.dispatch,
+                client,
+                retry_windows=windows,
+                metrics=metrics,
+                debug=debug,
             )
             ingest.wake = dispatcher.wake
             dispatcher.start()
@@ -65,7 +73,7 @@ def create_app(config: Config, metrics: Metrics | None = None) -> Starlette:
                 await queue.close()
                 log.info("router_stopped")
 
-    ingest = Ingest(config, queue, lambda _ids: None, metrics)
+    ingest = Ingest(config, queue, lambda _ids: None, metrics, debug)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -84,9 +92,11 @@ def create_app(config: Config, metrics: Metrics | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics.endpoint(queue), methods=["GET"]),
+        Route("/admin/stats", stats.endpoint(config, queue), methods=["GET"]),
         *sitetag.routes(ingest, config),
         *ga4.routes(ingest, config),
         *segment.routes(ingest, config),
+        *debugview.routes(debug, config.admin_token),
     ]
     middleware = [*tracing.middleware(), *cors.middleware(config)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

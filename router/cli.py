@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from router import deadletters, durations, janitor
+from router import deadletters, durations, janitor, stats
 from router.app import create_app
 from router.config import Config, load
 from router.errors import ConfigError
@@ -57,11 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     replaying.set_defaults(handler=_replay)
     purging = commands.add_parser("purge", help="delete dead letters past retention and old dedup keys")
     purging.set_defaults(handler=_purge)
+    reporting = commands.add_parser("stats", help="deliveries and match quality per destination")
+    reporting.add_argument("--json", action="store_true", help="print the report as JSON")
+    reporting.set_defaults(handler=_stats)
     for command in (listing, replaying):
         command.add_argument("--destination", metavar="ID", help="only this destination")
         command.add_argument("--since", metavar="AGE", type=_age, help="died within AGE (90s, 30m, 2h, 7d)")
         command.add_argument("--event-id", metavar="ID", help="only this event id")
-    for command in (serve, check, show, listing, replaying, purging):
+    for command in (serve, check, show, listing, replaying, purging, reporting):
         command.add_argument("--config", default=os.environ.get("ROUTER_CONFIG", DEFAULT_CONFIG))
     return parser
 
@@ -157,6 +160,15 @@ def _purge(args: argparse.Namespace) -> int:
         retention = janitor.dead_letter_retention(config.destinations)
         purged = await janitor.purge_once(queue, retention, time.time())
         print(json.dumps(purged))
+        return 0
+
+    return _with_queue(args, work)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    async def work(config: Config, queue: Queue) -> int:
+        document = await stats.report(queue, [d.id for d in config.destinations], time.time())
+        sys.stdout.write(json.dumps(document, indent=2) + "\n" if args.json else stats.text(document))
         return 0
 
     return _with_queue(args, work)

@@ -12,9 +12,11 @@ import httpx
 import structlog
 
 from destinations.base import AuthError, Destination, HttpRequest, HttpResponse
+from router import debugbus
 from router.backoff import Backoff
 from router.breaker import Breaker
 from router.config import DispatchSettings
+from router.debugbus import DebugBus
 from router.decisions import Decision, Drop, Retry
 from router.delivery import RetryPolicy, Shipment, per_event, per_payload, plan
 from router.metrics import Metrics
@@ -37,6 +39,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         retry_windows: Mapping[str, float] | None = None,
         metrics: Metrics | None = None,
+        debug: DebugBus | None = None,
     ) -> None:
         self.destinations = {d.id: d for d in destinations}
         self.queue = queue
@@ -45,6 +48,8 @@ class Dispatcher:
         self.clock = clock
         self.retry_windows = dict(retry_windows or {})
         self.metrics = metrics or Metrics()
+        self.debug = debug or DebugBus(enabled=False)
+        self._event_ids: dict[int, str] = {}
         self._breakers = {d: Breaker(settings.probe_base, settings.backoff_cap) for d in self.destinations}
         self._authenticators = {d.id: a for d in destinations if (a := d.authenticator()) is not None}
         self.backoff = Backoff(settings.backoff_base, settings.backoff_cap)
@@ -114,10 +119,14 @@ class Dispatcher:
         await self.queue.settle(destination.id, outcomes, self.clock())
         _log_outcomes(destination.id, jobs, outcomes, self.clock())
         self.metrics.settled(destination.id, outcomes)
+        if self.debug.enabled:
+            self.debug.publish(_settled_record(destination.id, jobs, outcomes))
         return len(jobs)
 
     async def _deliver(self, destination: Destination[Any], jobs: Sequence[Job], now: float) -> list[Outcome]:
         prepared = plan(destination, jobs, now)
+        if self.debug.enabled:
+            self._remember_ids(jobs)
         results = await asyncio.gather(*(self._ship(destination, s) for s in prepared.shipments))
         decisions: dict[int, Decision] = {}
         for shipment, decided in zip(prepared.shipments, results, strict=True):
@@ -128,6 +137,12 @@ class Dispatcher:
         by_pk = {job.event_pk: job for job in jobs}
         finished = self.clock()
         return prepared.settled + [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
+
+    def _remember_ids(self, jobs: Sequence[Job]) -> None:
+        """Event ids by queue key, for the debug view's shipment records (bounded: cleared when large)."""
+        if len(self._event_ids) > 10_000:
+            self._event_ids.clear()
+        self._event_ids.update({job.event_pk: job.event["event_id"] for job in jobs})
 
     async def _ship(self, destination: Destination[Any], shipment: Shipment) -> list[Decision]:
         decisions = await self._send(destination, shipment)
@@ -145,19 +160,53 @@ class Dispatcher:
             response = await self._timed(destination.id, request, destination.config.timeout)
         except AuthError as exc:
             log.error("credentials_refused", destination=destination.id, reason=str(exc))
-            return [Drop(f"credentials refused: {exc}")] * count
+            return self._shown(destination.id, shipment, None, [Drop(f"credentials refused: {exc}")] * count)
         except (TransportError, httpx.HTTPError) as exc:
-            return [
-                Retry(str(exc) if isinstance(exc, TransportError) else f"auth: {type(exc).__name__}")
-            ] * count
+            return self._shown(
+                destination.id,
+                shipment,
+                None,
+                [Retry(str(exc) if isinstance(exc, TransportError) else f"auth: {type(exc).__name__}")]
+                * count,
+            )
         if response.status == 401 and auth is not None:
             auth.invalidate()
-            return [Retry("HTTP 401: access token refreshed", after=0.0)] * count
+            return self._shown(
+                destination.id,
+                shipment,
+                response,
+                [Retry("HTTP 401: access token refreshed", after=0.0)] * count,
+            )
         decided = destination.classify(response, shipment.payloads)
         _log_response(destination.id, response, len(shipment.payloads), self.clock() - started)
         if isinstance(decided, Drop) and decided.isolate and len(shipment.payloads) > 1:
+            self._shown(destination.id, shipment, response, [decided] * count, "batch refused: split")
             return await self._bisect(destination, shipment)
-        return per_payload(decided, len(shipment.payloads))
+        return self._shown(destination.id, shipment, response, per_payload(decided, len(shipment.payloads)))
+
+    def _shown(
+        self,
+        destination_id: str,
+        shipment: Shipment,
+        response: HttpResponse | None,
+        decisions: list[Decision],
+        note: str | None = None,
+    ) -> list[Decision]:
+        """Publish the shipment to the debug view (when it is on); returns the decisions unchanged."""
+        if self.debug.enabled:
+            ids = [self._event_ids.get(pk, str(pk)) for pk in shipment.owners]
+            self.debug.publish(
+                debugbus.shipment(
+                    destination_id,
+                    shipment.request,
+                    payloads=shipment.payloads,
+                    event_ids=ids,
+                    response=response,
+                    decisions=decisions,
+                    note=note,
+                )
+            )
+        return decisions
 
     async def _timed(self, destination_id: str, request: HttpRequest, timeout: float) -> HttpResponse:
         started = time.perf_counter()
@@ -226,3 +275,9 @@ def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outc
             log.error("delivery_dropped", reason=outcome.reason, **fields)
         elif isinstance(outcome, Skipped):
             log.info("delivery_skipped", reason=outcome.reason, **fields)
+
+
+def _settled_record(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    events = {job.event_pk: job.event for job in jobs}
+    attempts = {job.event_pk: job.attempts for job in jobs}
+    return debugbus.settled(destination, outcomes, events, attempts)

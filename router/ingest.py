@@ -11,11 +11,12 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from router import answers
+from router import answers, debugbus, matchquality
 from router.body import TooLarge, read_limited
 from router.clientip import client_ip
 from router.config import Config, Source
 from router.context import RequestContext
+from router.debugbus import DebugBus
 from router.errors import Problem
 from router.metrics import Metrics
 from router.normalize import Normalized, normalize
@@ -49,11 +50,13 @@ class Ingest:
         queue: Queue,
         wake: Callable[[Sequence[str]], None],
         metrics: Metrics | None = None,
+        debug: DebugBus | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
         self.wake = wake
         self.metrics = metrics or Metrics()
+        self.debug = debug or DebugBus(enabled=False)
         self.variants = config.identity_variants()
 
     def refuse(
@@ -118,7 +121,9 @@ class Ingest:
             for raw in events
         ]
         valid = [(i, o.event) for i, o in enumerate(outcomes) if o.event is not None]
-        new = [_new_event(event, self._targets(event), context) for _, event in valid]
+        new = [
+            _new_event(event, self._targets(event), context, self._matched(outcomes[i])) for i, event in valid
+        ]
         try:
             keys = await self.queue.enqueue(new) if new else []
         except QueueFull as exc:
@@ -132,11 +137,25 @@ class Ingest:
         _log_outcomes(outcomes, new, keys, context)
         results = [_result(i, o, i in duplicates) for i, o in enumerate(outcomes)]
         self.metrics.ingested(context.source, [r["status"] for r in results])
+        if self.debug.enabled:
+            self.debug.publish_all(debugbus.incoming(context.source, new, results))
         return results
 
     def context(self, request: Request, source: Source) -> RequestContext:
         """What the request tells about the events it carries (IP, user agent, cookies, referer)."""
         return _context(request, source, self.config)
+
+    def _matched(self, outcome: Normalized) -> dict[str, frozenset[str]]:
+        """Per target destination, the match-quality identifiers the event carries (for `router stats`)."""
+        assert outcome.event is not None
+        warned = frozenset(p.path for p in outcome.warnings)
+        by_id = {d.id: d for d in self.config.destinations}
+        return {
+            target: matchquality.identifiers(
+                outcome.event, by_id[target].type, by_id[target].identity_variants, warned
+            )
+            for target in self._targets(outcome.event)
+        }
 
     def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
         name = event["event_name"]
@@ -197,7 +216,12 @@ def _context(request: Request, source: Source, config: Config) -> RequestContext
     )
 
 
-def _new_event(event: dict[str, Any], targets: tuple[str, ...], context: RequestContext) -> NewEvent:
+def _new_event(
+    event: dict[str, Any],
+    targets: tuple[str, ...],
+    context: RequestContext,
+    identifiers: dict[str, frozenset[str]] | None = None,
+) -> NewEvent:
     return NewEvent(
         source=context.source,
         event_id=event["event_id"],
@@ -205,6 +229,7 @@ def _new_event(event: dict[str, Any], targets: tuple[str, ...], context: Request
         received_at=context.received_ms / 1000,
         payload=event,
         destinations=targets,
+        identifiers=identifiers or {},
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 
@@ -17,6 +17,8 @@ class NewEvent:
     received_at: float
     payload: dict[str, Any]
     destinations: tuple[str, ...]
+    identifiers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per destination, the match-quality identifiers the event carries (router/matchquality.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,4 +141,9 @@ class Queue(Protocol):
 
     async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
         """Delete dead and skipped rows that died before `dead_before`, and dedup keys older than
-        `seen_before`; returns how many rows of each kind went."""
+        `seen_before`; returns how many rows of each kind went. Count buckets older than
+        counts.RETENTION go too (not reported)."""
+
+    async def overview(self, since: float) -> dict[str, dict[str, Any]]:
+        """Per destination, the counts of the hourly buckets from the one holding `since` on:
+        accepted, delivered, retrying, dead, skipped, top reasons, match tallies (router/queue/counts.py)."""

@@ -73,6 +73,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
     DEDUP_WINDOW,
@@ -145,6 +146,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX seen_age ON seen (received_at)",
     ),
+    (
+        # Hourly outcome counts (delivered rows leave `deliveries`); reason '' for accepted/delivered.
+        """CREATE TABLE delivery_counts (
+            destination TEXT NOT NULL,
+            bucket BIGINT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (destination, bucket, outcome, reason)
+        )""",
+        # Hourly match-quality tallies; identifier '*' is the number of events counted.
+        """CREATE TABLE match_counts (
+            destination TEXT NOT NULL,
+            bucket BIGINT NOT NULL,
+            identifier TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (destination, bucket, identifier)
+        )""",
+        "CREATE INDEX delivery_counts_age ON delivery_counts (bucket)",
+        "CREATE INDEX match_counts_age ON match_counts (bucket)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -211,6 +233,7 @@ RETURNING d.event_pk, d.next_attempt_at, d.attempts, d.first_attempt_at, e.paylo
 LOCK_EVENTS = "SELECT pk FROM events WHERE pk = ANY(%s::bigint[]) ORDER BY pk FOR UPDATE"
 DELETE_DELIVERED = """
 DELETE FROM deliveries WHERE destination = %s AND state = 'inflight' AND event_pk = ANY(%s::bigint[])
+RETURNING event_pk
 """
 PRUNE_EVENTS = """
 DELETE FROM events AS e
@@ -229,6 +252,7 @@ UPDATE deliveries SET
     lease_owner = NULL,
     updated_at = %(now)s
 WHERE event_pk = %(event_pk)s AND destination = %(destination)s AND state = 'inflight'
+RETURNING event_pk
 """
 RELEASE = """
 UPDATE deliveries SET state = 'pending', lease_until = NULL, lease_owner = NULL, updated_at = %s
@@ -268,6 +292,25 @@ WHERE state = 'dead' AND (event_pk, destination) IN (
 PURGE_DEAD = "DELETE FROM deliveries WHERE state IN ('dead', 'skipped') AND updated_at < %s"
 PRUNE_ORPHANS = "DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)"
 PURGE_SEEN = "DELETE FROM seen WHERE received_at < %s"
+
+ADD_DELIVERY_COUNT = """
+INSERT INTO delivery_counts AS c (destination, bucket, outcome, reason, count) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (destination, bucket, outcome, reason) DO UPDATE SET count = c.count + EXCLUDED.count
+"""
+ADD_MATCH_COUNT = """
+INSERT INTO match_counts AS c (destination, bucket, identifier, count) VALUES (%s, %s, %s, %s)
+ON CONFLICT (destination, bucket, identifier) DO UPDATE SET count = c.count + EXCLUDED.count
+"""
+SUM_DELIVERY_COUNTS = """
+SELECT destination, outcome, reason, SUM(count) FROM delivery_counts WHERE bucket >= %s
+GROUP BY destination, outcome, reason
+"""
+SUM_MATCH_COUNTS = """
+SELECT destination, identifier, SUM(count) FROM match_counts WHERE bucket >= %s
+GROUP BY destination, identifier
+"""
+PURGE_DELIVERY_COUNTS = "DELETE FROM delivery_counts WHERE bucket < %s"
+PURGE_MATCH_COUNTS = "DELETE FROM match_counts WHERE bucket < %s"
 
 Conn = AsyncConnection[tuple[Any, ...]]
 Cursor = AsyncCursor[tuple[Any, ...]]
@@ -340,7 +383,10 @@ class PostgresQueue:
         new_rows = sum(len(row["destinations"]) for row in rows)
         async with self._transaction() as cur:
             await self._check_room(cur, new_rows)
-            return await _insert(cur, rows)
+            keys = await _insert(cur, rows)
+            await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(events, keys)))
+            await _add(cur, ADD_MATCH_COUNT, counts.match_rows(counts.matched(events, keys)))
+            return keys
 
     async def recover(self) -> int:
         """Hand back the deliveries this instance holds; another router's leases are left alone,
@@ -373,9 +419,10 @@ class PostgresQueue:
         if not delivered and not recorded:
             return
         async with self._transaction() as cur:
-            await _delete_delivered(cur, destination, delivered)
-            if recorded:
-                await cur.executemany(RECORD_OUTCOME, recorded)
+            applied = await _delete_delivered(cur, destination, delivered)
+            applied |= await _record_all(cur, recorded)
+            done = [o for o in outcomes if o.event_pk in applied]
+            await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.settled(destination, done, now)))
 
     async def release(self, destination: str, event_pks: Sequence[int]) -> None:
         """Put claimed deliveries back to pending, attempts unchanged."""
@@ -428,7 +475,20 @@ class PostgresQueue:
             await cur.execute(PRUNE_ORPHANS)
             events = cur.rowcount
             await cur.execute(PURGE_SEEN, (seen_before,))
-            return {"dead_or_skipped": dead, "events": events, "dedup_keys": cur.rowcount}
+            seen = cur.rowcount
+            oldest = counts.bucket(time.time() - counts.RETENTION)
+            await cur.execute(PURGE_DELIVERY_COUNTS, (oldest,))
+            await cur.execute(PURGE_MATCH_COUNTS, (oldest,))
+            return {"dead_or_skipped": dead, "events": events, "dedup_keys": seen}
+
+    async def overview(self, since: float) -> dict[str, dict[str, Any]]:
+        """Per destination, outcome counts, top reasons and match tallies of the buckets since `since`."""
+        hour = counts.bucket(since)
+        async with self._transaction() as cur:
+            await cur.execute(SUM_DELIVERY_COUNTS, (hour,))
+            deliveries = await cur.fetchall()
+            await cur.execute(SUM_MATCH_COUNTS, (hour,))
+            return counts.overview(deliveries, await cur.fetchall())
 
     async def _check_room(self, cur: Cursor, new_rows: int) -> None:
         """Raise QueueFull when `new_rows` more would pass `max_depth`; count only when it may."""
@@ -589,13 +649,34 @@ def _job(
     return Job(pk, destination, json.loads(payload), attempts, first_attempt_at)
 
 
-async def _delete_delivered(cur: Cursor, destination: str, event_pks: list[int]) -> None:
-    """Delete delivered rows, then the events left without any, holding the events' locks."""
+async def _delete_delivered(cur: Cursor, destination: str, event_pks: list[int]) -> set[int]:
+    """Delete delivered rows, then the events left without any, holding the events' locks; returns
+    the keys whose row was in flight (the others were not claimed, so nothing happened)."""
     if not event_pks:
-        return
+        return set()
     await cur.execute(LOCK_EVENTS, (event_pks,))
     await cur.execute(DELETE_DELIVERED, (destination, event_pks))
+    deleted = {row[0] for row in await cur.fetchall()}
     await cur.execute(PRUNE_EVENTS, (event_pks,))
+    return deleted
+
+
+async def _record_all(cur: Cursor, recorded: list[dict[str, Any]]) -> set[int]:
+    """Run RECORD_OUTCOME for every outcome in one pipeline; the keys whose row was in flight."""
+    if not recorded:
+        return set()
+    await cur.executemany(RECORD_OUTCOME, recorded, returning=True)
+    applied: set[int] = set()
+    while True:
+        applied.update(row[0] for row in await cur.fetchall())
+        if not cur.nextset():
+            return applied
+
+
+async def _add(cur: Cursor, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Upsert count rows (already in key order, so concurrent writers lock them in one order)."""
+    if rows:
+        await cur.executemany(statement, rows)
 
 
 def _record(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:

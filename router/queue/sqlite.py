@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
     DEDUP_WINDOW,
@@ -95,6 +96,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX seen_age ON seen (received_at)",
         "CREATE INDEX deliveries_age ON deliveries (state, updated_at)",
+    ),
+    (
+        # Hourly outcome counts (delivered rows leave `deliveries`); reason '' for accepted/delivered.
+        """CREATE TABLE delivery_counts (
+            destination TEXT NOT NULL,
+            bucket INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (destination, bucket, outcome, reason)
+        )""",
+        # Hourly match-quality tallies; identifier '*' is the number of events counted.
+        """CREATE TABLE match_counts (
+            destination TEXT NOT NULL,
+            bucket INTEGER NOT NULL,
+            identifier TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (destination, bucket, identifier)
+        )""",
+        "CREATE INDEX delivery_counts_age ON delivery_counts (bucket)",
+        "CREATE INDEX match_counts_age ON match_counts (bucket)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -184,6 +206,24 @@ EXPEDITE = """
 UPDATE deliveries SET next_attempt_at = ?
 WHERE destination = ? AND state = 'pending' AND next_attempt_at > ?
 """
+ADD_DELIVERY_COUNT = """
+INSERT INTO delivery_counts (destination, bucket, outcome, reason, count) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (destination, bucket, outcome, reason) DO UPDATE SET count = count + excluded.count
+"""
+ADD_MATCH_COUNT = """
+INSERT INTO match_counts (destination, bucket, identifier, count) VALUES (?, ?, ?, ?)
+ON CONFLICT (destination, bucket, identifier) DO UPDATE SET count = count + excluded.count
+"""
+SUM_DELIVERY_COUNTS = """
+SELECT destination, outcome, reason, SUM(count) FROM delivery_counts WHERE bucket >= ?
+GROUP BY destination, outcome, reason
+"""
+SUM_MATCH_COUNTS = """
+SELECT destination, identifier, SUM(count) FROM match_counts WHERE bucket >= ?
+GROUP BY destination, identifier
+"""
+PURGE_DELIVERY_COUNTS = "DELETE FROM delivery_counts WHERE bucket < ?"
+PURGE_MATCH_COUNTS = "DELETE FROM match_counts WHERE bucket < ?"
 REPORTED_PRAGMAS = ("journal_mode", "synchronous", "busy_timeout", "user_version")
 
 
@@ -276,6 +316,10 @@ class SqliteQueue:
         """Delete old dead/skipped rows, the events left without deliveries, and old dedup keys."""
         return await self._call(_purge, dead_before, seen_before)
 
+    async def overview(self, since: float) -> dict[str, dict[str, Any]]:
+        """Per destination, outcome counts, top reasons and match tallies of the buckets since `since`."""
+        return await self._call(_overview, since)
+
     async def pragmas(self) -> dict[str, Any]:
         """The connection's durability settings, for tests and `router check`."""
         return await self._call(_pragmas)
@@ -347,10 +391,13 @@ def _enqueue(conn: sqlite3.Connection, events: list[NewEvent], max_depth: int | 
     rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
     with _immediate(conn):
         _check_room(conn, sum(len(dests) for _, dests in rows), max_depth)
-        return [
+        keys = [
             None if _seen(conn, event) else _insert(conn, event, *row)
             for event, row in zip(events, rows, strict=True)
         ]
+        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(events, keys)))
+        conn.executemany(ADD_MATCH_COUNT, counts.match_rows(counts.matched(events, keys)))
+        return keys
 
 
 def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:
@@ -383,6 +430,9 @@ def _purge(conn: sqlite3.Connection, dead_before: float, seen_before: float) -> 
         dead = conn.execute(PURGE_DEAD, (dead_before,)).rowcount
         events = conn.execute(PRUNE_ORPHANS).rowcount
         seen = conn.execute(PURGE_SEEN, (seen_before,)).rowcount
+        oldest = counts.bucket(time.time() - counts.RETENTION)
+        conn.execute(PURGE_DELIVERY_COUNTS, (oldest,))
+        conn.execute(PURGE_MATCH_COUNTS, (oldest,))
     return {"dead_or_skipped": dead, "events": events, "dedup_keys": seen}
 
 
@@ -431,12 +481,19 @@ def _job(
 
 
 def _settle(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> None:
-    delivered = [(o.event_pk,) for o in outcomes if isinstance(o, Delivered)]
-    recorded = [_record(o, destination, now) for o in outcomes if not isinstance(o, Delivered)]
     with _immediate(conn):
-        conn.executemany(DELETE_DELIVERED, [(pk, destination) for (pk,) in delivered])
-        conn.executemany(PRUNE_EVENT, delivered)
-        conn.executemany(RECORD_OUTCOME, recorded)
+        applied = [o for o in outcomes if _apply(conn, destination, o, now)]
+        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.settled(destination, applied, now)))
+
+
+def _apply(conn: sqlite3.Connection, destination: str, outcome: Outcome, now: float) -> bool:
+    """Record one outcome; False when its row was not in flight (so it is not counted either)."""
+    if isinstance(outcome, Delivered):
+        if not conn.execute(DELETE_DELIVERED, (outcome.event_pk, destination)).rowcount:
+            return False
+        conn.execute(PRUNE_EVENT, (outcome.event_pk,))
+        return True
+    return conn.execute(RECORD_OUTCOME, _record(outcome, destination, now)).rowcount > 0
 
 
 def _record(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:
@@ -474,6 +531,12 @@ def _stats(conn: sqlite3.Connection) -> dict[str, int]:
 def _dead_letters(conn: sqlite3.Connection, where: DeadFilter, limit: int | None) -> list[dict[str, Any]]:
     rows = conn.execute(SELECT_DEAD, _match(where) | {"limit": -1 if limit is None else limit}).fetchall()
     return [dict(zip(DEAD_LETTER_KEYS, row, strict=True)) for row in rows]
+
+
+def _overview(conn: sqlite3.Connection, since: float) -> dict[str, dict[str, Any]]:
+    hour = counts.bucket(since)
+    deliveries = conn.execute(SUM_DELIVERY_COUNTS, (hour,)).fetchall()
+    return counts.overview(deliveries, conn.execute(SUM_MATCH_COUNTS, (hour,)).fetchall())
 
 
 def _pragmas(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from router.queue.base import DEDUP_WINDOW, Dead, DeadFilter, Delivered, NewEvent, Queue, Retrying, Skipped
+from tests.queue.conftest import Store
 
 
 def event(event_id: str, received_at: float = 1000.0, destinations: tuple[str, ...] = ("a",)) -> NewEvent:
@@ -123,3 +126,60 @@ async def test_oldest_waiting_is_the_receive_time_of_the_oldest_undelivered_even
     await any_queue.claim("b", 10, now=2002.0, lease=30)
     await any_queue.settle("b", [Dead(keys[1] or 0, "HTTP 400")], now=2003.0)
     assert await any_queue.oldest_waiting() is None
+
+
+async def test_overview_counts_accepted_and_settled_outcomes_per_hour(any_queue: Queue) -> None:
+    """Accepted per destination at enqueue, each applied outcome with its reason at settle; top
+    reasons ranked by count; an outcome for a row not in flight is not counted."""
+    keys = [k or 0 for k in await any_queue.enqueue([event(f"v-{i}", 7200.0, ("a", "b")) for i in range(4)])]
+    assert await any_queue.enqueue([event("v-0", 7300.0)]) == [None]
+    await any_queue.claim("a", 10, now=7300.0, lease=30)
+    await any_queue.settle(
+        "a",
+        [
+            Delivered(keys[0]),
+            Dead(keys[1], "HTTP 400"),
+            Dead(keys[2], "HTTP 400"),
+            Skipped(keys[3], "consent"),
+        ],
+        now=7300.0,
+    )
+    await any_queue.settle("a", [Delivered(keys[0]), Dead(keys[1], "again")], now=7300.0)
+    await any_queue.claim("b", 1, now=10_900.0, lease=30)
+    await any_queue.settle("b", [Retrying(keys[0], next_attempt_at=11_000.0, error="HTTP 503")], now=10_900.0)
+    overview = await any_queue.overview(since=7200.0)
+    assert overview["a"] == {
+        "accepted": 4,
+        "delivered": 1,
+        "retrying": 0,
+        "dead": 2,
+        "skipped": 1,
+        "reasons": {"retrying": [], "dead": [["HTTP 400", 2]], "skipped": [["consent", 1]]},
+        "match": {"events": 0, "identifiers": {}},
+    }
+    assert (overview["b"]["accepted"], overview["b"]["retrying"]) == (4, 1)
+    assert overview["b"]["reasons"]["retrying"] == [["HTTP 503", 1]]
+    later = await any_queue.overview(since=10_800.0)
+    assert set(later) == {"b"} and later["b"]["accepted"] == 0 and later["b"]["retrying"] == 1
+
+
+async def test_overview_sums_match_tallies_and_counts_add_up_across_instances(store: Store) -> None:
+    """Match identifiers per destination with a total; two queue objects on one store add up."""
+    tagged = NewEvent("web", "m-1", "purchase", 3600.0, {}, ("a", "b"), {"a": frozenset({"email", "ip_ua"})})
+    plain = NewEvent("web", "m-2", "purchase", 3700.0, {}, ("a",), {"a": frozenset({"email"})})
+    async with store.opened() as first, store.opened() as second:
+        await first.enqueue([tagged])
+        await second.enqueue([plain])
+        overview = await first.overview(since=0.0)
+    assert overview["a"]["match"] == {"events": 2, "identifiers": {"email": 2, "ip_ua": 1}}
+    assert overview["a"]["accepted"] == 2
+    assert overview["b"]["match"] == {"events": 0, "identifiers": {}}
+
+
+async def test_purge_drops_count_buckets_older_than_a_week(any_queue: Queue) -> None:
+    """Buckets more than 7 days old go; the recent ones stay."""
+    now = time.time()
+    await any_queue.enqueue([event("q-1", now - 8 * 86_400), event("q-2", now)])
+    assert (await any_queue.overview(since=0.0))["a"]["accepted"] == 2
+    await any_queue.purge(dead_before=0.0, seen_before=0.0)
+    assert (await any_queue.overview(since=0.0))["a"]["accepted"] == 1

@@ -1,0 +1,111 @@
+"""Counts: hourly per-destination delivery outcomes and match-quality tallies, shared by both backends."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from router.queue.base import Dead, Delivered, NewEvent, Outcome, Retrying, Skipped
+
+BUCKET: Final = 3600
+"""Counts are kept per destination and per hour (the epoch second the hour starts)."""
+RETENTION: Final = 7 * 86_400.0
+"""`purge` deletes buckets older than this."""
+MAX_REASON: Final = 200
+"""Reasons are cut to this many characters, so one noisy message cannot grow the table."""
+TOTAL: Final = "*"
+"""The `match_counts.identifier` holding how many events the other identifiers are shares of."""
+OUTCOMES: Final = ("accepted", "delivered", "retrying", "dead", "skipped")
+REASONED: Final = ("retrying", "dead", "skipped")
+TOP_REASONS: Final = 5
+
+DeliveryKey = tuple[str, int, str, str]
+MatchKey = tuple[str, int, str]
+
+
+def bucket(at: float) -> int:
+    """The start of the hour `at` falls in."""
+    return int(at // BUCKET) * BUCKET
+
+
+def accepted(events: Sequence[NewEvent], keys: Sequence[int | None]) -> Counter[DeliveryKey]:
+    """One `accepted` per stored event and destination, in the hour it was received."""
+    counts: Counter[DeliveryKey] = Counter()
+    for event, key in zip(events, keys, strict=True):
+        if key is not None:
+            for destination in dict.fromkeys(event.destinations):
+                counts[(destination, bucket(event.received_at), "accepted", "")] += 1
+    return counts
+
+
+def matched(events: Sequence[NewEvent], keys: Sequence[int | None]) -> Counter[MatchKey]:
+    """Per stored event and destination it carries identifiers for: each identifier, and the total."""
+    counts: Counter[MatchKey] = Counter()
+    for event, key in zip(events, keys, strict=True):
+        if key is None:
+            continue
+        for destination, identifiers in event.identifiers.items():
+            hour = bucket(event.received_at)
+            counts.update((destination, hour, name) for name in {TOTAL, *identifiers})
+    return counts
+
+
+def settled(destination: str, outcomes: Iterable[Outcome], now: float) -> Counter[DeliveryKey]:
+    """One count per outcome that applied, under its outcome name and reason, in the hour of `now`."""
+    return Counter((destination, bucket(now), *_kind(outcome)) for outcome in outcomes)
+
+
+def _kind(outcome: Outcome) -> tuple[str, str]:
+    match outcome:
+        case Delivered():
+            return "delivered", ""
+        case Retrying(error=error):
+            return "retrying", error[:MAX_REASON]
+        case Dead(reason=reason):
+            return "dead", reason[:MAX_REASON]
+        case Skipped(reason=reason):
+            return "skipped", reason[:MAX_REASON]
+
+
+def overview(
+    deliveries: Iterable[Sequence[Any]], matches: Iterable[Sequence[Any]]
+) -> dict[str, dict[str, Any]]:
+    """Summed rows -> per destination: outcome counts, top reasons, and match tallies.
+
+    `deliveries` rows are (destination, outcome, reason, count); `matches` rows (destination,
+    identifier, count)."""
+    result: dict[str, dict[str, Any]] = {}
+    reasons: dict[tuple[str, str], Counter[str]] = {}
+    for destination, outcome, reason, count in deliveries:
+        entry = result.setdefault(destination, _empty())
+        entry[outcome] = entry.get(outcome, 0) + int(count)
+        if outcome in REASONED:
+            reasons.setdefault((destination, outcome), Counter())[reason] += int(count)
+    for (destination, outcome), counter in reasons.items():
+        ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:TOP_REASONS]
+        result[destination]["reasons"][outcome] = [[reason, count] for reason, count in ranked]
+    for destination, identifier, count in matches:
+        match = result.setdefault(destination, _empty())["match"]
+        if identifier == TOTAL:
+            match["events"] = int(count)
+        else:
+            match["identifiers"][identifier] = int(count)
+    return result
+
+
+def _empty() -> dict[str, Any]:
+    entry: dict[str, Any] = dict.fromkeys(OUTCOMES, 0)
+    entry["reasons"] = {outcome: [] for outcome in REASONED}
+    entry["match"] = {"events": 0, "identifiers": {}}
+    return entry
+
+
+def delivery_rows(counts: Counter[DeliveryKey]) -> list[tuple[str, int, str, str, int]]:
+    """Upsert parameters, in key order (so concurrent writers lock rows in one order)."""
+    return [(*key, count) for key, count in sorted(counts.items())]
+
+
+def match_rows(counts: Counter[MatchKey]) -> list[tuple[str, int, str, int]]:
+    """Upsert parameters, in key order."""
+    return [(*key, count) for key, count in sorted(counts.items())]
