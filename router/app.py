@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from router import cors, debugview, ga4, janitor, segment, sitetag, stats, tracing
+from router import cors, debugview, ga4, janitor, openapi, ratelimit, segment, sitetag, stats, tracing
 from router.config import Config
 from router.debugbus import DebugBus
 from router.dispatch import Dispatcher
@@ -52,6 +52,7 @@ def create_app(config: Config, metrics: Metrics | None = None, debug: DebugBus |
                 config.dispatch,
                 client,
                 retry_windows=windows,
+                consent_policies={d.id: config.consent_policy(d.id) for d in config.destinations},
                 metrics=metrics,
                 debug=debug,
             )
@@ -97,8 +98,9 @@ def create_app(config: Config, metrics: Metrics | None = None, debug: DebugBus |
         *ga4.routes(ingest, config),
         *segment.routes(ingest, config),
         *debugview.routes(debug, config.admin_token),
+        *openapi.routes(config.server.openapi),
     ]
-    middleware = [*tracing.middleware(), *cors.middleware(config)]
+    middleware = [*tracing.middleware(), *cors.middleware(config), *ratelimit.middleware(config, metrics)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.queue = queue  # for operators' tooling and tests; the routes use the closure
     return app

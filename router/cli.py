@@ -92,6 +92,8 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     for disabled in config.disabled:
         print(f"note: destination {disabled} is disabled (enabled: false)")
+    for warning in config.warnings:
+        print(warning)
     names = ", ".join(d.id for d in config.destinations) or "none"
     print(f"{args.config} is valid: {len(config.sources)} source(s), destinations enabled: {names}")
     return 0

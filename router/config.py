@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,9 @@ import yaml
 
 from destinations.base import Destination
 from destinations.registry import REGISTRY
-from router import durations
+from router import consent as consent_gate
+from router import durations, secretcheck
+from router.aliases import canonical_name
 from router.envsubst import interpolate
 from router.errors import ConfigError, Problem
 from router.secret import Secret
@@ -28,7 +31,7 @@ CLOUD_RUN_SQLITE: Final = (
     "in SQLite are lost on every deploy or scale-in; use postgresql://... (Cloud SQL), or set "
     "queue.allow_ephemeral_disk: true to accept that loss"
 )
-ROUTER_KEYS: Final = frozenset({"enabled", "retry_window"})
+ROUTER_KEYS: Final = frozenset({"enabled", "retry_window", "consent"})
 """Destination keys the router itself reads; the adapter's schema never sees them."""
 MAX_RETRY_WINDOW: Final = 47 * 3600.0
 """Retries stay inside the platforms' 48-hour dedup window, so a resend can never double count."""
@@ -42,6 +45,10 @@ class ServerSettings:
     max_body_bytes: int = 1_000_000
     max_batch_events: int = MAX_BATCH_EVENTS
     cookie_domain: str | None = None
+    body_timeout: float = 10.0
+    rate_limits: dict[str, str] = field(default_factory=dict)
+    """`per_ip` and `per_key` in the `limits` notation ("200/second"); router.ratelimit has the defaults."""
+    openapi: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,10 @@ class Source:
     credential: Secret
     allowed_origins: tuple[str, ...] = ()
     ga4_measurement_ids: tuple[str, ...] = ()
+    allow_missing_origin: bool = False
+    events: tuple[str, ...] | None = None
+    """Canonical names of the only events this source may send; None: any event."""
+    allow_money_events: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +109,17 @@ class Config:
     admin_token: Secret | None = None
     disabled: tuple[str, ...] = ()
     retry_windows: Mapping[str, float] = field(default_factory=dict)
+    consent_policies: Mapping[str, consent_gate.Policy] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    """Advice that does not stop the router (`router check` prints it), e.g. secrets written inline."""
 
     def retry_window(self, destination_id: str) -> float:
         """How long a failing delivery to this destination is retried (default: dispatch.retry_window)."""
         return min(self.retry_windows.get(destination_id, self.dispatch.retry_window), MAX_RETRY_WINDOW)
+
+    def consent_policy(self, destination_id: str) -> consent_gate.Policy:
+        """The destination's consent policy (router/consent.py), the safe default when YAML sets none."""
+        return self.consent_policies.get(destination_id, consent_gate.DEFAULT)
 
     def identity_variants(self) -> frozenset[str]:
         """Every hashed identifier variant an enabled destination reads."""
@@ -133,7 +151,7 @@ def parse(text: str, env: Mapping[str, str], name: str = "router.yaml") -> Confi
     found += [p for p in later if p.path not in unset]
     if found:
         raise ConfigError([_located(p, name, lines) for p in found])
-    return _build(document)
+    return dataclasses.replace(_build(document), warnings=tuple(secretcheck.warnings(raw, lines, name)))
 
 
 def _located(problem: Problem, name: str, lines: Mapping[str, int]) -> Problem:
@@ -218,6 +236,7 @@ def _build(document: Mapping[str, Any]) -> Config:
         admin_token=Secret(admin) if admin else None,
         disabled=tuple(b["id"] for b in blocks if not b.get("enabled", True)),
         retry_windows={b["id"]: durations.seconds(b["retry_window"]) for b in enabled if "retry_window" in b},
+        consent_policies={b["id"]: consent_gate.parse_policy(b.get("consent")) for b in enabled},
     )
 
 
@@ -235,6 +254,9 @@ def _source(block: Mapping[str, Any]) -> Source:
         Secret(credential),
         tuple(block.get("allowed_origins", ())),
         tuple(block.get("ga4_measurement_ids", ())),
+        allow_missing_origin=block.get("allow_missing_origin") is True,
+        events=tuple(canonical_name(e) for e in block["events"]) if "events" in block else None,
+        allow_money_events=block.get("allow_money_events") is True,
     )
 
 

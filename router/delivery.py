@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from destinations.base import BatchDecision, Destination, EventError, HttpRequest, Payload, SkipEvent
+from router import consent as consent_gate
 from router.backoff import Backoff
 from router.decisions import Decision, Drop, Ok, Retry
 from router.queue.base import Dead, Delivered, Job, Outcome, Retrying, Skipped
@@ -35,14 +36,22 @@ class Plan:
 
     shipments: list[Shipment] = field(default_factory=list)
     settled: list[Outcome] = field(default_factory=list)
+    consent: list[str] = field(default_factory=list)
+    """One consent decision per job that reached the gate: `full`, `stripped` or `refused` (for metrics)."""
 
 
-def plan(adapter: Destination[Any], jobs: Sequence[Job], now: float) -> Plan:
-    """Age-gate and map every job, then group payloads by batch key into requests of at most max size."""
+def plan(
+    adapter: Destination[Any],
+    jobs: Sequence[Job],
+    now: float,
+    consent: consent_gate.Policy = consent_gate.DEFAULT,
+) -> Plan:
+    """Age-gate, consent-gate and map every job, then group payloads by batch key into requests of at most
+    max size."""
     result = Plan()
     groups: dict[str, list[tuple[int, Payload]]] = {}
     for job in jobs:
-        for payload in _map(adapter, job, now, result.settled):
+        for payload in _map(adapter, job, now, result, consent):
             groups.setdefault(payload.batch_key, []).append((job.event_pk, payload))
     for items in groups.values():
         for start in range(0, len(items), adapter.max_batch_size):
@@ -53,19 +62,30 @@ def plan(adapter: Destination[Any], jobs: Sequence[Job], now: float) -> Plan:
     return result
 
 
-def _map(adapter: Destination[Any], job: Job, now: float, settled: list[Outcome]) -> list[Payload]:
+def _map(
+    adapter: Destination[Any], job: Job, now: float, result: Plan, consent: consent_gate.Policy
+) -> list[Payload]:
+    settled = result.settled
     age = now - job.event["timestamp_ms"] / 1000
     if adapter.max_event_age is not None and age > adapter.max_event_age - AGE_MARGIN:
         days = adapter.max_event_age / 86_400
         settled.append(Dead(job.event_pk, f"expired: older than the platform's {days:g}-day limit"))
         return []
+    verdict = _gate(adapter, job, consent, result)
+    if isinstance(verdict, consent_gate.Refused):
+        settled.append(Skipped(job.event_pk, verdict.reason))
+        return []
+    event = verdict.event if isinstance(verdict, consent_gate.Stripped) else job.event
     try:
-        payloads = adapter.map(job.event, now)
+        payloads = adapter.map(event, now)
     except SkipEvent as exc:
         settled.append(Skipped(job.event_pk, exc.reason))
         return []
     except EventError as exc:
-        settled.append(Dead(job.event_pk, exc.reason))
+        if isinstance(verdict, consent_gate.Stripped):  # no identifiers left by consent, not a broken event
+            settled.append(Skipped(job.event_pk, f"consent: identifiers stripped, then: {exc.reason}"))
+        else:
+            settled.append(Dead(job.event_pk, exc.reason))
         return []
     except Exception as exc:
         log.exception("adapter_failed", destination=adapter.id, event_id=job.event.get("event_id"))
@@ -74,6 +94,24 @@ def _map(adapter: Destination[Any], job: Job, now: float, settled: list[Outcome]
     if not payloads:
         settled.append(Skipped(job.event_pk, "the adapter produced no payload"))
     return payloads
+
+
+def _gate(
+    adapter: Destination[Any], job: Job, consent: consent_gate.Policy, result: Plan
+) -> consent_gate.Verdict:
+    """The consent verdict for one job, counted in the plan and logged unless the event goes out in full."""
+    verdict = consent_gate.decide(job.event, consent)
+    decision = type(verdict).__name__.lower()
+    result.consent.append(decision)
+    if not isinstance(verdict, consent_gate.Full):
+        log.info(
+            "delivery_consent",
+            destination=adapter.id,
+            event_id=job.event.get("event_id"),
+            decision=decision,
+            consent_state=verdict.state,
+        )
+    return verdict
 
 
 def per_payload(decision: BatchDecision, count: int) -> list[Decision]:

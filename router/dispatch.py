@@ -16,6 +16,8 @@ from router import debugbus
 from router.backoff import Backoff
 from router.breaker import Breaker
 from router.config import DispatchSettings
+from router.consent import DEFAULT as DEFAULT_CONSENT
+from router.consent import Policy as ConsentPolicy
 from router.debugbus import DebugBus
 from router.decisions import Decision, Drop, Retry
 from router.delivery import RetryPolicy, Shipment, per_event, per_payload, plan
@@ -38,6 +40,7 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         retry_windows: Mapping[str, float] | None = None,
+        consent_policies: Mapping[str, ConsentPolicy] | None = None,
         metrics: Metrics | None = None,
         debug: DebugBus | None = None,
     ) -> None:
@@ -47,6 +50,7 @@ class Dispatcher:
         self.client = client
         self.clock = clock
         self.retry_windows = dict(retry_windows or {})
+        self.consent_policies = dict(consent_policies or {})
         self.metrics = metrics or Metrics()
         self.debug = debug or DebugBus(enabled=False)
         self._event_ids: dict[int, str] = {}
@@ -124,7 +128,8 @@ class Dispatcher:
         return len(jobs)
 
     async def _deliver(self, destination: Destination[Any], jobs: Sequence[Job], now: float) -> list[Outcome]:
-        prepared = plan(destination, jobs, now)
+        prepared = plan(destination, jobs, now, self.consent_policies.get(destination.id, DEFAULT_CONSENT))
+        self.metrics.consented(destination.id, prepared.consent)
         if self.debug.enabled:
             self._remember_ids(jobs)
         results = await asyncio.gather(*(self._ship(destination, s) for s in prepared.shipments))

@@ -11,8 +11,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from router import answers, cookies, ga4hit
-from router.body import TooLarge, read_limited
+from router import answers, cookies, ga4hit, policy
+from router.body import TooLarge, Unreadable, read_limited
 from router.clickids import fbc_from_fbclid, from_url
 from router.config import Config, Source
 from router.context import RequestContext
@@ -38,11 +38,6 @@ def source_for(sources: Sequence[Source], measurement_id: str) -> Source | None:
     return next((s for s in sources if s.kind == "browser" and measurement_id in s.ga4_measurement_ids), None)
 
 
-def origin_refused(source: Source, origin: str | None) -> bool:
-    """A page on an origin the source does not list; no Origin header (an image GET, curl) is allowed."""
-    return bool(source.allowed_origins) and origin is not None and origin not in source.allowed_origins
-
-
 class Collect:
     """The /g/collect endpoint, bound to the ingest and the config.
 
@@ -65,6 +60,8 @@ class Collect:
         except TooLarge:
             limit = self.config.server.max_body_bytes
             return self._refuse(413, "body_too_large", f"the body is over {limit} bytes")
+        except Unreadable as exc:
+            return self._refuse(exc.status, exc.code, exc.message)
         except ga4hit.TooManyHits as exc:
             return self._refuse(413, "too_many_hits", str(exc))
         except ga4hit.ParseError as exc:
@@ -76,17 +73,17 @@ class Collect:
                 "unknown_measurement_id",
                 f"no browser source lists {collected.measurement_id[:40]} in ga4_measurement_ids",
             )
-        if origin_refused(source, request.headers.get("origin")):
-            return self._refuse(
-                403, "forbidden_origin", "this page's origin is not in the source's allowed_origins"
-            )
+        refusal = policy.origin_refusal(source, request.headers.get("origin"))
+        if refusal:
+            return self._refuse(403, "forbidden_origin", refusal)
         return await self._store(collected.events, cookies.prepare(self.ingest.context(request, source)))
 
     async def _body(self, request: Request) -> bytes:
         if request.method != "POST":
             return b""
         try:
-            return await read_limited(request, self.config.server.max_body_bytes)
+            server = self.config.server
+            return await read_limited(request, server.max_body_bytes, server.body_timeout)
         except ClientDisconnect as exc:
             raise ga4hit.ParseError("the client closed the connection before the body was complete") from exc
 

@@ -11,8 +11,8 @@ import structlog
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from router import answers, debugbus, matchquality
-from router.body import TooLarge, read_limited
+from router import answers, debugbus, jsonlimits, matchquality, policy, signature
+from router.body import TooLarge, Unreadable, read_decoded
 from router.clientip import client_ip
 from router.config import Config, Source
 from router.context import RequestContext
@@ -58,6 +58,7 @@ class Ingest:
         self.metrics = metrics or Metrics()
         self.debug = debug or DebugBus(enabled=False)
         self.variants = config.identity_variants()
+        self.replays = signature.ReplayCache()
 
     def refuse(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -68,12 +69,15 @@ class Ingest:
 
     async def handle(self, request: Request) -> JSONResponse:
         """Answer one ingest request; nothing a client sends leads to a 500."""
-        source = authenticate(self.config.sources, bearer(request.headers.get("authorization")))
-        if source is None:
+        signed = signature.is_signed(request.headers)
+        credential = bearer(request.headers.get("authorization"))
+        source = None if signed else authenticate(self.config.sources, credential)
+        if source is None and not signed:
             return self.refuse(
                 401,
                 "unauthorized",
-                "send 'Authorization: Bearer <key>' with a source key from router.yaml",
+                "send 'Authorization: Bearer <key>' with a source key from router.yaml, or sign the body "
+                "with a server source's secret (X-Router-Timestamp and X-Router-Signature)",
                 {"WWW-Authenticate": "Bearer"},
             )
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -82,22 +86,40 @@ class Ingest:
                 415, "unsupported_media_type", "send the body as Content-Type: application/json"
             )
         try:
-            events = _events(await self._body(request), self.config.server.max_batch_events)
+            body = await self._body(request)
+            source = source or self._signed(request, body)
+            refusal = policy.origin_refusal(source, request.headers.get("origin"))
+            if refusal:
+                return self.refuse(403, "forbidden_origin", refusal)
+            events = _events(_parse(body), self.config.server.max_batch_events)
+        except signature.Refused as exc:
+            return self.refuse(401, exc.code, exc.message, {"WWW-Authenticate": "Bearer"})
         except TooLarge:
             limit = self.config.server.max_body_bytes
             return self.refuse(413, "body_too_large", f"the body is over {limit} bytes; send smaller batches")
         except BadBody as exc:
             return self.refuse(400, "bad_request", str(exc))
+        except Unreadable as exc:
+            return self.refuse(exc.status, exc.code, exc.message)
         except _TooMany as exc:
             return self.refuse(413, "too_many_events", str(exc))
         return await self._accept(events, _context(request, source, self.config))
 
-    async def _body(self, request: Request) -> Any:
+    def _signed(self, request: Request, body: bytes) -> Source:
+        """The server source whose secret signed this body (raises signature.Refused)."""
+        headers = request.headers
+        timestamp, signed = headers.get(signature.TIMESTAMP_HEADER), headers.get(signature.SIGNATURE_HEADER)
+        return signature.authenticate(
+            self.config.sources, timestamp, signed, body, now=time.time(), replays=self.replays
+        )
+
+    async def _body(self, request: Request) -> bytes:
         try:
-            body = await read_limited(request, self.config.server.max_body_bytes)
+            server = self.config.server
+            body = await read_decoded(request, server.max_body_bytes, server.body_timeout)
         except ClientDisconnect as exc:
             raise BadBody("the client closed the connection before the body was complete") from exc
-        return _parse(body)
+        return body
 
     async def _accept(self, events: list[Any], context: RequestContext) -> JSONResponse:
         try:
@@ -120,6 +142,8 @@ class Ingest:
             )
             for raw in events
         ]
+        source = next((s for s in self.config.sources if s.id == context.source), None)
+        outcomes = [policy.apply(source, outcome) for outcome in outcomes]
         valid = [(i, o.event) for i, o in enumerate(outcomes) if o.event is not None]
         new = [
             _new_event(event, self._targets(event), context, self._matched(outcomes[i])) for i, event in valid
@@ -172,13 +196,15 @@ def _parse(body: bytes) -> Any:
     if not body.strip():
         raise BadBody('the body is empty; send one event object or {"events": [...]}')
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        return jsonlimits.loads(body, parse_constant=_no_constants)
     except UnicodeDecodeError as exc:
         raise BadBody("the body is not valid UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise BadBody(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except jsonlimits.TooComplex as exc:
+        raise BadBody(str(exc)) from exc
     except (ValueError, RecursionError) as exc:
         raise BadBody(f"the body is not valid JSON: {exc}") from exc
 

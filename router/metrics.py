@@ -55,6 +55,12 @@ class Metrics:
             ["destination", "outcome"],
             registry=self.registry,
         )
+        self.consent = Counter(
+            "router_consent_decisions",
+            "Consent gate decisions by destination (full, stripped, refused); see router/consent.py.",
+            ["destination", "decision"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "router_delivery_request_seconds",
             "Time from sending a request to a platform to having its answer (or transport failure).",
@@ -113,6 +119,11 @@ class Metrics:
                 self.retries.labels(destination).inc()
             elif isinstance(outcome, Dead):
                 self.dead_letters.labels(destination).inc()
+
+    def consented(self, destination: str, decisions: Sequence[str]) -> None:
+        """Count the consent gate's decision for each event planned for `destination`."""
+        for decision in decisions:
+            self.consent.labels(destination, decision).inc()
 
     def answered(self, destination: str, seconds: float) -> None:
         """Record how long one request to a platform took."""

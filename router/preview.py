@@ -32,7 +32,7 @@ def preview(config: Config, raw_events: Sequence[Any], now: float) -> dict[str, 
             for pk, event in enumerate(events)
             if wanted is None or event["event_name"] in wanted
         ]
-        result = plan(destination, jobs, now)
+        result = plan(destination, jobs, now, config.consent_policy(destination.id))
         if result.shipments:
             shown[destination.id] = [s.request.masked() for s in result.shipments]
         else:

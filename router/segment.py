@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 import re
-import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -15,8 +14,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from router import cookies, segmentspec
-from router.body import TooLarge, read_limited
+from router import cookies, jsonlimits, policy, segmentspec
+from router.body import TooLarge, Unreadable, read_decoded
 from router.clickids import fbc_from_fbclid, fbclid_of, from_url
 from router.config import Config, Source
 from router.context import RequestContext
@@ -55,10 +54,6 @@ class BadBody(Exception):
     """The body cannot be read as JSON; the message says why."""
 
 
-class BadEncoding(Exception):
-    """A Content-Encoding other than gzip or identity."""
-
-
 def routes(ingest: Ingest, config: Config) -> list[BaseRoute]:
     """The endpoints this protocol adds to the app."""
     segment = Segment(ingest, config)
@@ -95,10 +90,8 @@ class Segment:
             return self._refuse(
                 413, "body_too_large", f"the body is over {self.config.server.max_body_bytes} bytes"
             )
-        except BadEncoding:
-            return self._refuse(
-                415, "unsupported_encoding", "send the body plain or with Content-Encoding: gzip"
-            )
+        except Unreadable as exc:
+            return self._refuse(exc.status, exc.code, exc.message)
         except BadBody as exc:
             return self._refuse(400, "bad_request", str(exc))
         source = source or body_source(self.config.sources, document)
@@ -107,18 +100,16 @@ class Segment:
         return await self._accept(request, source, document, kind)
 
     async def _body(self, request: Request) -> bytes:
-        limit = self.config.server.max_body_bytes
+        server = self.config.server
         try:
-            body = await read_limited(request, limit)
+            return await read_decoded(request, server.max_body_bytes, server.body_timeout)
         except ClientDisconnect as exc:
             raise BadBody("the client closed the connection before the body was complete") from exc
-        return decoded(body, request.headers.get("content-encoding"), limit)
 
     async def _accept(self, request: Request, source: Source, document: Any, kind: str) -> Response:
-        if origin_refused(source, request.headers.get("origin")):
-            return self._refuse(
-                403, "forbidden_origin", "this page's origin is not in the source's allowed_origins"
-            )
+        refusal = policy.origin_refusal(source, request.headers.get("origin"))
+        if refusal:
+            return self._refuse(403, "forbidden_origin", refusal)
         try:
             items = segmentspec.messages(document, kind)
         except segmentspec.Malformed as exc:
@@ -157,8 +148,9 @@ class Segment:
         source = authenticate(self.config.sources, key)
         if source is None or source.kind != "browser":
             return error(404, "not_found", "no browser source in router.yaml has this write key")
-        if origin_refused(source, request.headers.get("origin")):
-            return error(403, "forbidden_origin", "this page's origin is not in the source's allowed_origins")
+        refusal = policy.origin_refusal(source, request.headers.get("origin"))
+        if refusal:
+            return error(403, "forbidden_origin", refusal)
         host = request.headers.get("host", "")
         if not HOST.match(host):
             return error(400, "bad_request", "the Host header is not a host name")
@@ -191,43 +183,20 @@ def body_source(sources: Sequence[Source], document: Any) -> Source | None:
     return found if found is not None and found.kind == "browser" else None
 
 
-def origin_refused(source: Source, origin: str | None) -> bool:
-    """A page on an origin the browser source does not list (no Origin header: not a page, allowed)."""
-    listed = source.allowed_origins
-    return source.kind == "browser" and bool(listed) and origin is not None and origin not in listed
-
-
-def decoded(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """The body, gunzipped when sent with Content-Encoding: gzip, never inflated past `limit` bytes."""
-    coding = (encoding or "identity").strip().lower()
-    if coding == "identity":
-        return body
-    if coding != "gzip":
-        raise BadEncoding
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        plain = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise BadBody("the body is not valid gzip") from exc
-    if len(plain) > limit:
-        raise TooLarge
-    if not inflater.eof:
-        raise BadBody("the gzip body is truncated")
-    return plain
-
-
 def parse(body: bytes) -> Any:
     """The JSON document, or BadBody saying what is wrong with it."""
     if not body.strip():
         raise BadBody('the body is empty; send one Segment call or {"batch": [...]}')
     try:
-        return json.loads(body, parse_constant=_no_constants)
+        return jsonlimits.loads(body, parse_constant=_no_constants)
     except UnicodeDecodeError as exc:
         raise BadBody("the body is not valid UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise BadBody(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except jsonlimits.TooComplex as exc:
+        raise BadBody(str(exc)) from exc
     except (ValueError, RecursionError) as exc:
         raise BadBody(f"the body is not valid JSON: {exc}") from exc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,8 +13,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from router import cookies
-from router.body import TooLarge, read_limited
+from router import cookies, jsonlimits, policy
+from router.body import TooLarge, Unreadable, read_decoded
 from router.clickids import COOKIES, URL_PARAMS, fbc_from_fbclid, fbclid_of, from_url
 from router.config import Config, Source
 from router.context import RequestContext
@@ -84,13 +83,16 @@ class Collector:
         except TooLarge:
             limit = self.config.server.max_body_bytes
             return self.ingest.refuse(413, "body_too_large", f"the body is over {limit} bytes")
+        except Unreadable as exc:
+            return self.ingest.refuse(exc.status, exc.code, exc.message)
         except BadBody as exc:
             return self.ingest.refuse(400, "bad_request", str(exc))
         source = self._source(document.get("key"))
         if source is None:
             return self.ingest.refuse(401, "unauthorized", 'put a browser source\'s public key in "key"')
-        if origin_refused(source, request.headers.get("origin")):
-            return self.ingest.refuse(403, "forbidden_origin", "this page's origin is not in allowed_origins")
+        refusal = policy.origin_refusal(source, request.headers.get("origin"))
+        if refusal:
+            return self.ingest.refuse(403, "forbidden_origin", refusal)
         try:
             events = beacon_events(document, self.config.server.max_batch_events)
         except BadBody as exc:
@@ -101,7 +103,8 @@ class Collector:
 
     async def _document(self, request: Request) -> dict[str, Any]:
         try:
-            body = await read_limited(request, self.config.server.max_body_bytes)
+            server = self.config.server
+            body = await read_decoded(request, server.max_body_bytes, server.body_timeout)
         except ClientDisconnect as exc:
             raise BadBody("the client closed the connection before the body was complete") from exc
         return parse(body)
@@ -131,16 +134,12 @@ class Collector:
         return response
 
 
-def origin_refused(source: Source, origin: str | None) -> bool:
-    """A page on an origin the source does not list (`null` included). Browsers always send Origin on
-    these POSTs, so a request without one is not a page; it passes, as on /g/collect and /v1/*."""
-    return bool(source.allowed_origins) and origin is not None and origin not in source.allowed_origins
-
-
 def parse(body: bytes) -> dict[str, Any]:
     """The beacon document: a JSON object, else BadBody saying what to send."""
     try:
-        document = json.loads(body, parse_constant=_no_constants)
+        document = jsonlimits.loads(body, parse_constant=_no_constants)
+    except jsonlimits.TooComplex as exc:
+        raise BadBody(str(exc)) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadBody(f'the body is not valid JSON ({exc}); send {{"key": ..., "events": [...]}}') from exc
     if not isinstance(document, dict):

@@ -42,7 +42,7 @@ queue: {{url: "sqlite:///{queue}"}}
 identity: {{default_phone_region: US}}
 dispatch: {{poll_interval: 0.05, linger: 0, backoff_base: 0.05, backoff_cap: 0.2}}
 sources:
-  - {{id: web, kind: browser, key: {KEY}}}
+  - {{id: web, kind: browser, key: {KEY}, allow_money_events: true}}
 destinations:
   - {{id: meta_main, type: meta, pixel_id: "111", access_token: {TOKENS["meta"]}, base_url: "{urls["meta"]}"}}
   - {{id: tiktok_main, type: tiktok, pixel_code: C4PIXEL, access_token: {TOKENS["tiktok"]},

@@ -41,6 +41,7 @@ sources:
   - id: web
     kind: browser
     key: {WEB_KEY}
+    allow_money_events: true
   - id: backend
     kind: server
     secret: {BACKEND_SECRET}

@@ -51,7 +51,8 @@ def ga4_client(tmp_path: Path) -> Iterator[TestClient]:
     ids = ", ".join(MEASUREMENT_IDS)
     text = config_text(tmp_path / "queue.db").replace(
         f"    key: {WEB_KEY}\n",
-        f"    key: {WEB_KEY}\n    ga4_measurement_ids: [{ids}]\n    allowed_origins: [{SHOP}]\n",
+        f"    key: {WEB_KEY}\n    ga4_measurement_ids: [{ids}]\n    allowed_origins: [{SHOP}]\n"
+        "    allow_missing_origin: true\n",  # gtag.js image hits carry no Origin
     )
     with TestClient(create_app(parse(text, {})), base_url="https://track.shop.test") as client:
         yield client

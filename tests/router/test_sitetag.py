@@ -71,7 +71,8 @@ def origin_config(tmp_path: Path) -> Callable[..., Config]:
 
     def make(cookie_domain: str | None = None) -> Config:
         text = config_text(tmp_path / "queue.db").replace(
-            f"key: {WEB_KEY}\n", f"key: {WEB_KEY}\n    allowed_origins: [{SHOP}]\n"
+            f"key: {WEB_KEY}\n",
+            f"key: {WEB_KEY}\n    allowed_origins: [{SHOP}]\n    allow_missing_origin: true\n",
         )
         config = parse(text, {})
         return replace(config, server=replace(config.server, cookie_domain=cookie_domain))
