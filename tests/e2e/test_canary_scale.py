@@ -29,8 +29,22 @@ PERMANENT = 12
 (log2(1000) + 1 requests), so at least one event is dropped to the dead letters."""
 
 
-PHONE = re.compile(r"650(\s|\+|-|%20|%2b)*555")
+PHONE = re.compile(r"650(\s|\+|-|%20|%2b)+555")
+"""A canary phone with separators (raw or URL-encoded). Digits-only forms are matched exactly against
+PHONE_DIGITS instead: a loose `650...555` also matches timestamps' microseconds and hex digests."""
 PHONE_BYTES = re.compile(PHONE.pattern.encode())
+WINDOWS = (re.compile(r"(?=(\d{11}))"), re.compile(r"(?=(\d{10}))"))
+"""Every 11- and 10-digit window, overlapping, so a canary inside a longer digit run is still found."""
+
+
+def digit_windows(text: str) -> set[str]:
+    """All 10- and 11-digit substrings of the text."""
+    return {window for pattern in WINDOWS for window in pattern.findall(text)}
+
+
+PHONE_DIGITS = frozenset(
+    form for index in range(EVENTS) for form in (f"1650555{1000 + index:04d}", f"650555{1000 + index:04d}")
+)
 IP = re.compile(r"198\.18\.1\d\d\.1\d\d")
 AGENT = re.compile(rb"canaryagent/\d{5}\.7 \(canary-scale\)")
 """The user agent canaries, which the queue may hold (Meta needs client_user_agent)."""
@@ -163,7 +177,10 @@ def _assert_absent(lines: list[str], queue: dict[Path, bytes]) -> None:
         lowered = line.lower()
         assert "canary" not in lowered, f"a canary in log line {line[:120]}"
         assert not PHONE.search(lowered), f"a phone canary in log line {line[:120]}"
+        assert not PHONE_DIGITS.intersection(digit_windows(lowered)), f"a phone canary in {line[:120]}"
         assert not IP.search(lowered), f"an IP canary in log line {line[:120]}"
     storage = AGENT.sub(b"", b"\n".join(queue.values()).lower())
     assert b"canary" not in storage, "a canary (personal data or secret) in the queue's storage"
     assert not PHONE_BYTES.search(storage), "a phone canary in the queue's storage"
+    runs = digit_windows(storage.decode("latin-1"))
+    assert not PHONE_DIGITS.intersection(runs), "a digits-only phone canary in the queue's storage"
