@@ -45,6 +45,8 @@ class ServerSettings:
     max_body_bytes: int = 1_000_000
     max_batch_events: int = MAX_BATCH_EVENTS
     cookie_domain: str | None = None
+    country_header: str | None = None
+    """A header a trusted proxy sets to the visitor's ISO-2 country; fills browser events' user.country."""
     body_timeout: float = 10.0
     rate_limits: dict[str, str] = field(default_factory=dict)
     """`per_ip` and `per_key` in the `limits` notation ("200/second"); router.ratelimit has the defaults."""
@@ -110,6 +112,8 @@ class Config:
     disabled: tuple[str, ...] = ()
     retry_windows: Mapping[str, float] = field(default_factory=dict)
     consent_policies: Mapping[str, consent_gate.Policy] = field(default_factory=dict)
+    default_consent: consent_gate.Policy = consent_gate.DEFAULT
+    """The top-level `consent:` block over the built-in default; destinations inherit what they omit."""
     warnings: tuple[str, ...] = ()
     """Advice that does not stop the router (`router check` prints it), e.g. secrets written inline."""
 
@@ -118,8 +122,8 @@ class Config:
         return min(self.retry_windows.get(destination_id, self.dispatch.retry_window), MAX_RETRY_WINDOW)
 
     def consent_policy(self, destination_id: str) -> consent_gate.Policy:
-        """The destination's consent policy (router/consent.py), the safe default when YAML sets none."""
-        return self.consent_policies.get(destination_id, consent_gate.DEFAULT)
+        """The destination's consent policy (router/consent.py), the default when YAML sets none."""
+        return self.consent_policies.get(destination_id, self.default_consent)
 
     def identity_variants(self) -> frozenset[str]:
         """Every hashed identifier variant an enabled destination reads."""
@@ -225,6 +229,7 @@ def _build(document: Mapping[str, Any]) -> Config:
     blocks = document.get("destinations") or []
     enabled = [b for b in blocks if b.get("enabled", True)]
     admin = (document.get("admin") or {}).get("token")
+    default_consent = consent_gate.parse_policy(document.get("consent"))
     return Config(
         sources=tuple(_source(s) for s in document["sources"]),
         destinations=tuple(_destination(b) for b in enabled),
@@ -236,7 +241,10 @@ def _build(document: Mapping[str, Any]) -> Config:
         admin_token=Secret(admin) if admin else None,
         disabled=tuple(b["id"] for b in blocks if not b.get("enabled", True)),
         retry_windows={b["id"]: durations.seconds(b["retry_window"]) for b in enabled if "retry_window" in b},
-        consent_policies={b["id"]: consent_gate.parse_policy(b.get("consent")) for b in enabled},
+        consent_policies={
+            b["id"]: consent_gate.parse_policy(b.get("consent"), default_consent) for b in enabled
+        },
+        default_consent=default_consent,
     )
 
 

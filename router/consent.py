@@ -19,11 +19,21 @@ sets consent for personalized advertising"). `analytics_storage` concerns analyt
 
 Policy actions: `send` the event in full; `strip` it of every user identifier (hashed PII, IP, user
 agent, raw postal code, click ids and platform cookies, click ids in page URLs) and send the rest;
-`drop` it (a Skipped delivery with the reason). The default is `when_denied: drop`,
-`when_unknown: send`: the router cannot know reliably where a visitor is, so EEA sites must send
-consent from their CMP or set `when_unknown: drop` (see config/examples/eea.yaml). `regions` (ISO-2
-country codes, or `EEA`) limits the policy to events from those countries; an event whose country is
-unknown is treated as inside them, so a regional policy fails safe.
+`drop` it (a Skipped delivery with the reason).
+
+`when_denied` applies wherever the visitor is: a CMP's explicit "denied" is honoured everywhere.
+`regions` (ISO-2 country codes, or `EEA`) limits `when_unknown` to events from those countries; an
+event whose country is unknown counts as inside them, so a regional policy fails safe.
+
+The default is safe for EEA traffic: `when_denied: drop`, and `when_unknown: strip` in the EEA, the
+United Kingdom and Switzerland (and wherever the country is unknown); elsewhere an event without a
+consent signal is sent in full. A top-level `consent:` block replaces the default for every
+destination, a destination's own block replaces what it names. A block naming `when_unknown` without
+`regions` means everywhere.
+
+Every decision is recorded with the delivery as `<decision>:<state>` (`full:granted`,
+`stripped:unknown`, `refused:denied`): in the delivery log line, on the queue row of a delivery that is
+kept (retrying, dead, skipped) and in the hourly consent tallies of `router stats`.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ EEA: Final = frozenset(
     }
 )
 """The European Economic Area (EU 27 plus Iceland, Liechtenstein, Norway), lower-case ISO-2."""
+PRIVACY_REGIONS: Final = EEA | {"gb", "ch"}
+"""Where consent is required before identifiers reach an ad platform (GDPR, UK GDPR, Swiss FADP)."""
 GATING_KEYS: Final = ("ad_storage", "ad_user_data")
 """The signals whose `denied` stops identifiers from reaching an ad platform (see the table above)."""
 USER_IDENTIFIERS: Final = ("ip", "user_agent", "postal_code")
@@ -57,8 +69,9 @@ class Policy:
     """A destination's consent policy: the action for each state, optionally only in some countries."""
 
     when_denied: Action = "drop"
-    when_unknown: Action = "send"
-    regions: frozenset[str] | None = None
+    when_unknown: Action = "strip"
+    regions: frozenset[str] | None = PRIVACY_REGIONS
+    """Where `when_unknown` applies (None: everywhere); `when_denied` applies everywhere."""
 
 
 DEFAULT: Final = Policy()
@@ -90,15 +103,21 @@ class Refused:
 Verdict: TypeAlias = Full | Stripped | Refused
 
 
-def parse_policy(block: Mapping[str, Any] | None) -> Policy:
-    """The Policy from a YAML `consent:` block already validated by the config schema."""
+def parse_policy(block: Mapping[str, Any] | None, base: Policy = DEFAULT) -> Policy:
+    """The Policy from a YAML `consent:` block already validated by the config schema; what the block
+    does not name comes from `base` (the top-level block, or the default), except that a block naming
+    `when_unknown` without `regions` means everywhere."""
     if not block:
-        return DEFAULT
+        return base
     regions = block.get("regions")
+    if regions is not None:
+        countries: frozenset[str] | None = _countries(regions)
+    else:
+        countries = None if "when_unknown" in block else base.regions
     return Policy(
-        when_denied=block.get("when_denied", DEFAULT.when_denied),
-        when_unknown=block.get("when_unknown", DEFAULT.when_unknown),
-        regions=_countries(regions) if regions is not None else None,
+        when_denied=block.get("when_denied", base.when_denied),
+        when_unknown=block.get("when_unknown", base.when_unknown),
+        regions=countries,
     )
 
 
@@ -122,7 +141,7 @@ def state(event: Mapping[str, Any]) -> State:
 def decide(event: Mapping[str, Any], policy: Policy = DEFAULT) -> Verdict:
     """What to do with the event for a destination under `policy`."""
     current = state(event)
-    if current == "granted" or not _in_regions(event, policy.regions):
+    if current == "granted" or (current == "unknown" and not _in_regions(event, policy.regions)):
         return Full(current)
     action = policy.when_denied if current == "denied" else policy.when_unknown
     if action == "send":
@@ -132,6 +151,11 @@ def decide(event: Mapping[str, Any], policy: Policy = DEFAULT) -> Verdict:
     return Refused(f"consent: {_why(current)}; this destination's policy drops such events", current)
 
 
+def label(verdict: Verdict) -> str:
+    """How the decision is recorded with the delivery: `<decision>:<state>`, e.g. `stripped:unknown`."""
+    return f"{type(verdict).__name__.lower()}:{verdict.state}"
+
+
 def _why(current: State) -> str:
     if current == "denied":
         return "ad_storage or ad_user_data is denied"
@@ -139,7 +163,7 @@ def _why(current: State) -> str:
 
 
 def _in_regions(event: Mapping[str, Any], regions: frozenset[str] | None) -> bool:
-    """Whether the policy applies: no regions set, the country unknown, or the country listed."""
+    """Whether `when_unknown` applies: no regions set, the country unknown, or the country listed."""
     if regions is None:
         return True
     country = (event.get("user") or {}).get("country")

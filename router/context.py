@@ -16,6 +16,8 @@ class RequestContext:
     client_ip: str | None = None
     user_agent: str | None = None
     referer: str | None = None
+    country: str | None = None
+    """The visitor's ISO-2 country (lower case) from `server.country_header`, when set and well-formed."""
     cookies: Mapping[str, str] = field(default_factory=dict)
     minted: Mapping[str, str] = field(default_factory=dict)
     """First-party cookies the router created for this request (sent back with Set-Cookie)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -36,8 +36,15 @@ class Plan:
 
     shipments: list[Shipment] = field(default_factory=list)
     settled: list[Outcome] = field(default_factory=list)
-    consent: list[str] = field(default_factory=list)
-    """One consent decision per job that reached the gate: `full`, `stripped` or `refused` (for metrics)."""
+    consent: dict[int, str] = field(default_factory=dict)
+    """Per job that reached the gate, its recorded decision: `<decision>:<state>` (router/consent.py)."""
+
+    def recorded(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """The outcomes, each carrying its job's consent decision."""
+        return [
+            replace(o, consent=self.consent[o.event_pk]) if o.event_pk in self.consent else o
+            for o in outcomes
+        ]
 
 
 def plan(
@@ -101,14 +108,13 @@ def _gate(
 ) -> consent_gate.Verdict:
     """The consent verdict for one job, counted in the plan and logged unless the event goes out in full."""
     verdict = consent_gate.decide(job.event, consent)
-    decision = type(verdict).__name__.lower()
-    result.consent.append(decision)
+    result.consent[job.event_pk] = consent_gate.label(verdict)
     if not isinstance(verdict, consent_gate.Full):
         log.info(
             "delivery_consent",
             destination=adapter.id,
             event_id=job.event.get("event_id"),
-            decision=decision,
+            decision=type(verdict).__name__.lower(),
             consent_state=verdict.state,
         )
     return verdict

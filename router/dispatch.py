@@ -129,7 +129,7 @@ class Dispatcher:
 
     async def _deliver(self, destination: Destination[Any], jobs: Sequence[Job], now: float) -> list[Outcome]:
         prepared = plan(destination, jobs, now, self.consent_policies.get(destination.id, DEFAULT_CONSENT))
-        self.metrics.consented(destination.id, prepared.consent)
+        self.metrics.consented(destination.id, [d.partition(":")[0] for d in prepared.consent.values()])
         if self.debug.enabled:
             self._remember_ids(jobs)
         results = await asyncio.gather(*(self._ship(destination, s) for s in prepared.shipments))
@@ -141,7 +141,8 @@ class Dispatcher:
         policy = RetryPolicy(self.backoff, window, destination.max_event_age)
         by_pk = {job.event_pk: job for job in jobs}
         finished = self.clock()
-        return prepared.settled + [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
+        sent = [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
+        return prepared.recorded(prepared.settled + sent)
 
     def _remember_ids(self, jobs: Sequence[Job]) -> None:
         """Event ids by queue key, for the debug view's shipment records (bounded: cleared when large)."""
@@ -267,6 +268,8 @@ def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outc
             "event_name": job.event["event_name"],
             "attempt": job.attempts + 1,
         }
+        if outcome.consent:
+            fields["consent"] = outcome.consent
         if isinstance(outcome, Delivered):
             log.info("delivery_ok", **fields)
         elif isinstance(outcome, Retrying):

@@ -24,6 +24,8 @@ def _user_from_request(user: dict[str, Any], context: RequestContext) -> None:
         user["ip"] = context.client_ip
     if context.user_agent and "user_agent" not in user:
         user["user_agent"] = context.user_agent
+    if context.country and "country" not in user:
+        user["country"] = context.country
 
 
 def _page_from_request(page: dict[str, Any], context: RequestContext) -> None:

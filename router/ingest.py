@@ -238,8 +238,16 @@ def _context(request: Request, source: Source, config: Config) -> RequestContext
         client_ip=client_ip(request.headers.get("x-forwarded-for"), peer, config.server.trusted_proxy_hops),
         user_agent=request.headers.get("user-agent") if browser else None,
         referer=request.headers.get("referer") if browser else None,
+        country=_country(request, config.server.country_header) if browser else None,
         cookies=request.cookies if browser else {},
     )
+
+
+def _country(request: Request, header: str | None) -> str | None:
+    """The trusted proxy's country header as lower-case ISO-2; None when unset, unknown (Cloudflare's
+    `XX`, Tor's `T1`) or malformed."""
+    value = request.headers.get(header, "").strip().lower() if header else ""
+    return value if len(value) == 2 and value.isascii() and value.isalpha() and value != "xx" else None
 
 
 def _new_event(

@@ -32,12 +32,13 @@ async def report(queue: Queue, destinations: Sequence[str], now: float) -> dict[
 
 
 def summary(entry: Mapping[str, Any] | None) -> dict[str, Any]:
-    """One destination's window: outcome counts, top reasons, and match quality."""
+    """One destination's window: outcome counts, top reasons, match quality and consent decisions."""
     entry = entry or {}
     result: dict[str, Any] = {outcome: int(entry.get(outcome, 0)) for outcome in OUTCOMES}
     reasons = entry.get("reasons", {})
     result["reasons"] = {outcome: reasons.get(outcome, []) for outcome in REASONED}
     result["match"] = match(entry.get("match", {}))
+    result["consent"] = dict(sorted(entry.get("consent", {}).items()))
     return result
 
 
@@ -76,6 +77,8 @@ def _window_lines(window: str, data: Mapping[str, Any]) -> list[str]:
         f"    match quality {m['score']}/10 over {m['events']} event(s): {shares}",
         f"    malformed: {malformed}",
     ]
+    if data["consent"]:
+        lines.append("    consent: " + "  ".join(f"{d} {n}" for d, n in data["consent"].items()))
     for outcome, ranked in data["reasons"].items():
         lines.extend(f"    {outcome}: {count} x {reason}" for reason, count in ranked)
     return lines

@@ -26,6 +26,9 @@ queue:
   url: sqlite:///{queue_path}
 identity:
   default_phone_region: US
+# A US shop whose backends send no consent signal: events without one go out in full. The built-in
+# EEA-safe default (strip them) is tested in tests/router/test_consent.py.
+consent: {{when_unknown: send}}
 dispatch:
   poll_interval: 0.05
   linger: 0

@@ -37,6 +37,8 @@ class Delivered:
     """The platform took it: the delivery row leaves the queue."""
 
     event_pk: int
+    consent: str = ""
+    """The consent gate's decision, `<decision>:<state>` (router/consent.py); empty when not gated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Retrying:
     event_pk: int
     next_attempt_at: float
     error: str
+    consent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Dead:
 
     event_pk: int
     reason: str
+    consent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,7 @@ class Skipped:
 
     event_pk: int
     reason: str
+    consent: str = ""
 
 
 Outcome: TypeAlias = Delivered | Retrying | Dead | Skipped
@@ -78,7 +83,7 @@ class DeadFilter:
 
 DEAD_LETTER_KEYS = (
     "event_pk", "destination", "reason", "attempts", "first_attempt_at", "updated_at",
-    "source", "event_id", "event_name",
+    "source", "event_id", "event_name", "consent",
 )  # fmt: skip
 """The keys of every dead letter dict; `updated_at` is when it died."""
 
@@ -147,3 +152,20 @@ class Queue(Protocol):
     async def overview(self, since: float) -> dict[str, dict[str, Any]]:
         """Per destination, the counts of the hourly buckets from the one holding `since` on:
         accepted, delivered, retrying, dead, skipped, top reasons, match tallies (router/queue/counts.py)."""
+
+
+def outcome_row(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:
+    """The parameters of both backends' RECORD_OUTCOME update for an outcome whose row stays."""
+    params = {
+        "event_pk": outcome.event_pk,
+        "destination": destination,
+        "now": now,
+        "consent": outcome.consent,
+    }
+    match outcome:
+        case Retrying(next_attempt_at=next_at, error=error):
+            return params | {"state": "pending", "counts": 1, "next_attempt_at": next_at, "error": error}
+        case Dead(reason=reason):
+            return params | {"state": "dead", "counts": 1, "next_attempt_at": None, "error": reason}
+        case Skipped(reason=reason):
+            return params | {"state": "skipped", "counts": 0, "next_attempt_at": None, "error": reason}

@@ -19,6 +19,8 @@ TOTAL: Final = "*"
 OUTCOMES: Final = ("accepted", "delivered", "retrying", "dead", "skipped")
 REASONED: Final = ("retrying", "dead", "skipped")
 TOP_REASONS: Final = 5
+CONSENT: Final = "consent"
+"""The `delivery_counts.outcome` of consent tallies; their reason is the decision (`stripped:unknown`)."""
 
 DeliveryKey = tuple[str, int, str, str]
 MatchKey = tuple[str, int, str]
@@ -52,8 +54,15 @@ def matched(events: Sequence[NewEvent], keys: Sequence[int | None]) -> Counter[M
 
 
 def settled(destination: str, outcomes: Iterable[Outcome], now: float) -> Counter[DeliveryKey]:
-    """One count per outcome that applied, under its outcome name and reason, in the hour of `now`."""
-    return Counter((destination, bucket(now), *_kind(outcome)) for outcome in outcomes)
+    """One count per outcome that applied, under its outcome name and reason, in the hour of `now`; and
+    for each final outcome the consent gate decided, one under `consent` and its decision."""
+    counts: Counter[DeliveryKey] = Counter()
+    hour = bucket(now)
+    for outcome in outcomes:
+        counts[(destination, hour, *_kind(outcome))] += 1
+        if outcome.consent and not isinstance(outcome, Retrying):
+            counts[(destination, hour, CONSENT, outcome.consent)] += 1
+    return counts
 
 
 def _kind(outcome: Outcome) -> tuple[str, str]:
@@ -79,6 +88,9 @@ def overview(
     reasons: dict[tuple[str, str], Counter[str]] = {}
     for destination, outcome, reason, count in deliveries:
         entry = result.setdefault(destination, _empty())
+        if outcome == CONSENT:
+            entry[CONSENT][reason] = entry[CONSENT].get(reason, 0) + int(count)
+            continue
         entry[outcome] = entry.get(outcome, 0) + int(count)
         if outcome in REASONED:
             reasons.setdefault((destination, outcome), Counter())[reason] += int(count)
@@ -98,6 +110,7 @@ def _empty() -> dict[str, Any]:
     entry: dict[str, Any] = dict.fromkeys(OUTCOMES, 0)
     entry["reasons"] = {outcome: [] for outcome in REASONED}
     entry["match"] = {"events": 0, "identifiers": {}}
+    entry[CONSENT] = {}
     return entry
 
 

@@ -77,15 +77,13 @@ from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
     DEDUP_WINDOW,
-    Dead,
     DeadFilter,
     Delivered,
     Job,
     NewEvent,
     Outcome,
     QueueFull,
-    Retrying,
-    Skipped,
+    outcome_row,
 )
 
 STATES = ("pending", "inflight", "dead", "skipped")
@@ -166,6 +164,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX delivery_counts_age ON delivery_counts (bucket)",
         "CREATE INDEX match_counts_age ON match_counts (bucket)",
+    ),
+    (
+        # The consent gate's decision (router/consent.py) on the rows kept: retrying, dead, skipped.
+        "ALTER TABLE deliveries ADD COLUMN consent TEXT",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -248,6 +250,7 @@ UPDATE deliveries SET
     first_attempt_at = CASE WHEN %(counts)s = 1 THEN COALESCE(first_attempt_at, %(now)s)
                             ELSE first_attempt_at END,
     last_error = %(error)s,
+    consent = COALESCE(NULLIF(%(consent)s, ''), consent),
     lease_until = NULL,
     lease_owner = NULL,
     updated_at = %(now)s
@@ -274,7 +277,7 @@ AND (%(event_id)s::text IS NULL OR e.event_id = %(event_id)s::text)
 """
 SELECT_DEAD = f"""
 SELECT d.event_pk, d.destination, d.last_error, d.attempts, d.first_attempt_at, d.updated_at,
-       e.source, e.event_id, e.event_name
+       e.source, e.event_id, e.event_name, d.consent
 FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
 WHERE {DEAD_MATCH}
 ORDER BY d.updated_at, d.event_pk
@@ -415,7 +418,7 @@ class PostgresQueue:
     async def settle(self, destination: str, outcomes: Sequence[Outcome], now: float) -> None:
         """Record what happened to claimed deliveries, all in one transaction."""
         delivered = [o.event_pk for o in outcomes if isinstance(o, Delivered)]
-        recorded = [_record(o, destination, now) for o in outcomes if not isinstance(o, Delivered)]
+        recorded = [outcome_row(o, destination, now) for o in outcomes if not isinstance(o, Delivered)]
         if not delivered and not recorded:
             return
         async with self._transaction() as cur:
@@ -677,17 +680,6 @@ async def _add(cur: Cursor, statement: str, rows: Sequence[Sequence[Any]]) -> No
     """Upsert count rows (already in key order, so concurrent writers lock them in one order)."""
     if rows:
         await cur.executemany(statement, rows)
-
-
-def _record(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:
-    params = {"event_pk": outcome.event_pk, "destination": destination, "now": now}
-    match outcome:
-        case Retrying(next_attempt_at=next_at, error=error):
-            return params | {"state": "pending", "counts": 1, "next_attempt_at": next_at, "error": error}
-        case Dead(reason=reason):
-            return params | {"state": "dead", "counts": 1, "next_attempt_at": None, "error": reason}
-        case Skipped(reason=reason):
-            return params | {"state": "skipped", "counts": 0, "next_attempt_at": None, "error": reason}
 
 
 async def _depth(cur: Cursor) -> int:

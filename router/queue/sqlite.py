@@ -41,15 +41,13 @@ from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
     DEDUP_WINDOW,
-    Dead,
     DeadFilter,
     Delivered,
     Job,
     NewEvent,
     Outcome,
     QueueFull,
-    Retrying,
-    Skipped,
+    outcome_row,
 )
 
 P = ParamSpec("P")
@@ -118,6 +116,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX delivery_counts_age ON delivery_counts (bucket)",
         "CREATE INDEX match_counts_age ON match_counts (bucket)",
     ),
+    (
+        # The consent gate's decision (router/consent.py) on the rows kept: retrying, dead, skipped.
+        "ALTER TABLE deliveries ADD COLUMN consent TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -166,6 +168,7 @@ UPDATE deliveries SET
     next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
     first_attempt_at = CASE WHEN :counts THEN COALESCE(first_attempt_at, :now) ELSE first_attempt_at END,
     last_error = :error,
+    consent = COALESCE(NULLIF(:consent, ''), consent),
     lease_until = NULL,
     updated_at = :now
 WHERE event_pk = :event_pk AND destination = :destination AND state = 'inflight'
@@ -182,7 +185,7 @@ AND (:event_id IS NULL OR e.event_id = :event_id)
 """
 SELECT_DEAD = f"""
 SELECT d.event_pk, d.destination, d.last_error, d.attempts, d.first_attempt_at, d.updated_at,
-       e.source, e.event_id, e.event_name
+       e.source, e.event_id, e.event_name, d.consent
 FROM deliveries AS d JOIN events AS e ON e.pk = d.event_pk
 WHERE {DEAD_MATCH}
 ORDER BY d.updated_at, d.event_pk
@@ -493,18 +496,7 @@ def _apply(conn: sqlite3.Connection, destination: str, outcome: Outcome, now: fl
             return False
         conn.execute(PRUNE_EVENT, (outcome.event_pk,))
         return True
-    return conn.execute(RECORD_OUTCOME, _record(outcome, destination, now)).rowcount > 0
-
-
-def _record(outcome: Retrying | Dead | Skipped, destination: str, now: float) -> dict[str, Any]:
-    params = {"event_pk": outcome.event_pk, "destination": destination, "now": now}
-    match outcome:
-        case Retrying(next_attempt_at=next_at, error=error):
-            return params | {"state": "pending", "counts": 1, "next_attempt_at": next_at, "error": error}
-        case Dead(reason=reason):
-            return params | {"state": "dead", "counts": 1, "next_attempt_at": None, "error": reason}
-        case Skipped(reason=reason):
-            return params | {"state": "skipped", "counts": 0, "next_attempt_at": None, "error": reason}
+    return conn.execute(RECORD_OUTCOME, outcome_row(outcome, destination, now)).rowcount > 0
 
 
 def _release(conn: sqlite3.Connection, destination: str, event_pks: list[int], now: float) -> None:

@@ -186,6 +186,7 @@ def router_yaml(
         f"  url: {queue_url}",
         "identity:",
         "  default_phone_region: US",
+        "consent: {when_unknown: send}  # US traffic without consent signals (EEA default: test_consent*.py)",
         "dispatch:",
         *(f"  {key}: {value}" for key, value in timings.items()),
         "sources:",

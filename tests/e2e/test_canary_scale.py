@@ -111,6 +111,8 @@ dispatch:
   backoff_cap: 0.2
 admin:
   token: {ADMIN_TOKEN}
+# US test traffic without consent signals: sent in full (the EEA-safe default: test_consent*.py)
+consent: {{when_unknown: send}}
 sources:
   - id: backend
     kind: server

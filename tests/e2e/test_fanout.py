@@ -41,6 +41,8 @@ def config(queue: Path, urls: dict[str, str]) -> str:
 queue: {{url: "sqlite:///{queue}"}}
 identity: {{default_phone_region: US}}
 dispatch: {{poll_interval: 0.05, linger: 0, backoff_base: 0.05, backoff_cap: 0.2}}
+# US test traffic without consent signals: sent in full (the EEA-safe default: test_consent*.py)
+consent: {{when_unknown: send}}
 sources:
   - {{id: web, kind: browser, key: {KEY}, allow_money_events: true}}
 destinations:

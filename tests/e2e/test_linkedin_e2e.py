@@ -37,6 +37,8 @@ dispatch:
   linger: 0
   backoff_base: 0.05
   backoff_cap: 0.2
+# US test traffic without consent signals: sent in full (the EEA-safe default: test_consent*.py)
+consent: {{when_unknown: send}}
 sources:
   - id: web
     kind: browser

@@ -155,7 +155,7 @@ async def test_dead_is_kept_as_dead_letter(any_queue: Queue) -> None:
     """Dead rows leave the depth but stay listed with their reason."""
     [pk, other] = await any_queue.enqueue([event(1, ("a", "b")), event(2, ("b",))])
     await any_queue.claim("a", 10, now=100.0, lease=30.0)
-    await any_queue.settle("a", [Dead(pk, reason="400 invalid pixel")], now=105.0)
+    await any_queue.settle("a", [Dead(pk, reason="400 invalid pixel", consent="full:granted")], now=105.0)
     assert await any_queue.claim("a", 10, now=1e9, lease=30.0) == []
     assert await any_queue.stats() == {"pending": 2, "inflight": 0, "dead": 1, "skipped": 0}
     expected = {
@@ -168,6 +168,7 @@ async def test_dead_is_kept_as_dead_letter(any_queue: Queue) -> None:
         "source": "web",
         "event_id": "ev-1",
         "event_name": "purchase",
+        "consent": "full:granted",
     }
     assert await any_queue.dead_letters() == [expected]
     assert await any_queue.dead_letters(DeadFilter(destination="b")) == []
@@ -178,10 +179,10 @@ async def test_skipped_keeps_reason_without_counting_an_attempt(any_queue: Queue
     """Skipped rows keep their reason and attempt count and are not claimed again."""
     [pk] = await any_queue.enqueue([event(1)])
     await any_queue.claim("a", 10, now=100.0, lease=30.0)
-    await any_queue.settle("a", [Skipped(pk, reason="consent denied")], now=101.0)
+    await any_queue.settle("a", [Skipped(pk, reason="consent denied", consent="refused:denied")], now=101.0)
     assert await any_queue.claim("a", 10, now=1e9, lease=30.0) == []
-    assert store.rows("SELECT state, attempts, last_error, first_attempt_at FROM deliveries") == [
-        ("skipped", 0, "consent denied", None)
+    assert store.rows("SELECT state, attempts, last_error, first_attempt_at, consent FROM deliveries") == [
+        ("skipped", 0, "consent denied", None, "refused:denied")
     ]
     assert await any_queue.depth() == 0
 

@@ -130,23 +130,27 @@ async def test_oldest_waiting_is_the_receive_time_of_the_oldest_undelivered_even
 
 async def test_overview_counts_accepted_and_settled_outcomes_per_hour(any_queue: Queue) -> None:
     """Accepted per destination at enqueue, each applied outcome with its reason at settle; top
-    reasons ranked by count; an outcome for a row not in flight is not counted."""
+    reasons ranked by count; consent decisions of final outcomes tallied; an outcome for a row not in
+    flight is not counted."""
     keys = [k or 0 for k in await any_queue.enqueue([event(f"v-{i}", 7200.0, ("a", "b")) for i in range(4)])]
     assert await any_queue.enqueue([event("v-0", 7300.0)]) == [None]
     await any_queue.claim("a", 10, now=7300.0, lease=30)
     await any_queue.settle(
         "a",
         [
-            Delivered(keys[0]),
-            Dead(keys[1], "HTTP 400"),
+            Delivered(keys[0], consent="full:granted"),
+            Dead(keys[1], "HTTP 400", consent="full:unknown"),
             Dead(keys[2], "HTTP 400"),
-            Skipped(keys[3], "consent"),
+            Skipped(keys[3], "consent", consent="refused:denied"),
         ],
         now=7300.0,
     )
-    await any_queue.settle("a", [Delivered(keys[0]), Dead(keys[1], "again")], now=7300.0)
+    await any_queue.settle(
+        "a", [Delivered(keys[0]), Dead(keys[1], "again", consent="full:granted")], now=7300.0
+    )
     await any_queue.claim("b", 1, now=10_900.0, lease=30)
-    await any_queue.settle("b", [Retrying(keys[0], next_attempt_at=11_000.0, error="HTTP 503")], now=10_900.0)
+    retry = Retrying(keys[0], next_attempt_at=11_000.0, error="HTTP 503", consent="stripped:unknown")
+    await any_queue.settle("b", [retry], now=10_900.0)
     overview = await any_queue.overview(since=7200.0)
     assert overview["a"] == {
         "accepted": 4,
@@ -156,8 +160,10 @@ async def test_overview_counts_accepted_and_settled_outcomes_per_hour(any_queue:
         "skipped": 1,
         "reasons": {"retrying": [], "dead": [["HTTP 400", 2]], "skipped": [["consent", 1]]},
         "match": {"events": 0, "identifiers": {}},
+        "consent": {"full:granted": 1, "full:unknown": 1, "refused:denied": 1},
     }
     assert (overview["b"]["accepted"], overview["b"]["retrying"]) == (4, 1)
+    assert overview["b"]["consent"] == {}  # a retry is not a final decision
     assert overview["b"]["reasons"]["retrying"] == [["HTTP 503", 1]]
     later = await any_queue.overview(since=10_800.0)
     assert set(later) == {"b"} and later["b"]["accepted"] == 0 and later["b"]["retrying"] == 1

@@ -12,7 +12,7 @@ import pytest
 from destinations.base import Destination
 from destinations.registry import REGISTRY
 from router.config import parse
-from router.consent import DEFAULT, Full, Policy, Refused, decide, parse_policy, state, strip
+from router.consent import DEFAULT, Full, Policy, Refused, Stripped, decide, parse_policy, state, strip
 from router.context import RequestContext
 from router.delivery import plan
 from router.errors import ConfigError
@@ -118,13 +118,19 @@ def test_state_follows_the_table(consent: dict[str, Any], expected: str) -> None
     assert state({"consent": consent}) == expected
 
 
-def test_default_policy_drops_denied_and_sends_unknown() -> None:
-    """The default: denied -> Refused with a reason, unknown -> Full, granted -> Full."""
-    assert isinstance(decide({"consent": DENIED}), Refused)
-    assert decide({"consent": {}}) == Full("unknown")
-    assert decide({"consent": GRANTED}, DEFAULT) == Full("granted")
-    refused = decide({"consent": DENIED})
-    assert isinstance(refused, Refused) and refused.reason.startswith("consent: ")
+def test_default_policy_is_safe_for_eea_traffic() -> None:
+    """The default: denied -> Refused everywhere; unknown -> stripped in the EEA, UK, Switzerland and
+    where the country is unknown, sent in full elsewhere; granted -> Full."""
+    for country in ("us", "de", None):
+        refused = decide({"consent": DENIED, "user": {"country": country}})
+        assert isinstance(refused, Refused) and refused.reason.startswith("consent: ")
+        assert decide({"consent": GRANTED, "user": {"country": country}}, DEFAULT) == Full("granted")
+    for country in ("de", "FR", "no", "is", "li", "gb", "ch", None):
+        stripped = decide({"consent": {}, "user": {"country": country}, "hashed": {"email": "e" * 64}})
+        assert isinstance(stripped, Stripped) and stripped.event["hashed"] == {}, country
+    assert decide({"consent": {}}) == Stripped(strip({"consent": {}}), "unknown")
+    for country in ("us", "br", "jp"):
+        assert decide({"consent": {}, "user": {"country": country}}) == Full("unknown")
 
 
 def test_strip_removes_every_identifier_and_keeps_the_rest() -> None:
@@ -138,13 +144,27 @@ def test_strip_removes_every_identifier_and_keeps_the_rest() -> None:
     assert stored["ids"] == IDS  # the stored event is not modified
 
 
-def test_regions_limit_the_policy_and_unknown_country_counts_as_inside() -> None:
-    """A regional policy applies to listed countries and to events without a country; others go in full."""
+def test_regions_limit_when_unknown_and_unknown_country_counts_as_inside() -> None:
+    """`regions` limits when_unknown to listed countries and events without a country; a denial is
+    honoured everywhere."""
     policy = parse_policy({"when_denied": "drop", "when_unknown": "drop", "regions": ["EEA", "ch"]})
     assert isinstance(decide({"consent": {}, "user": {"country": "de"}}, policy), Refused)
     assert isinstance(decide({"consent": {}, "user": {"country": "ch"}}, policy), Refused)
     assert isinstance(decide({"consent": {}, "user": {}}, policy), Refused)
-    assert decide({"consent": DENIED, "user": {"country": "us"}}, policy) == Full("denied")
+    assert decide({"consent": {}, "user": {"country": "us"}}, policy) == Full("unknown")
+    assert isinstance(decide({"consent": DENIED, "user": {"country": "us"}}, policy), Refused)
+    assert decide({"consent": DENIED}, parse_policy({"when_denied": "send"})) == Full("denied")
+
+
+def test_a_block_inherits_what_it_does_not_name() -> None:
+    """A destination block over the top-level block over the default; `when_unknown` without `regions`
+    means everywhere, regions named alone keep the inherited action."""
+    top = parse_policy({"when_unknown": "drop"})
+    assert top == Policy("drop", "drop", None)
+    assert parse_policy({"when_denied": "strip"}, top) == Policy("strip", "drop", None)
+    assert parse_policy({"regions": ["us"]}, top) == Policy("drop", "drop", frozenset({"us"}))
+    assert parse_policy({"when_denied": "strip"}) == Policy("strip", "strip", DEFAULT.regions)
+    assert parse_policy(None, top) == top
 
 
 # --- the matrix: every policy x consent state x real adapter --------------------------------------
@@ -159,7 +179,7 @@ def test_no_identifier_leaves_without_consent(
 ) -> None:
     """drop sends nothing (Skipped, `consent:` reason); strip sends no identifier; send and granted go out."""
     stored = event(CONSENTS[consent_state])
-    policy = Policy(when_denied, when_unknown)  # type: ignore[arg-type]
+    policy = Policy(when_denied, when_unknown, None)  # type: ignore[arg-type]
     text, settled = sent(adapter, stored, policy)
     action = {"granted": "send", "denied": when_denied, "unknown": when_unknown}[consent_state]
     if action == "drop":
@@ -178,10 +198,10 @@ def test_plan_counts_decisions_for_metrics() -> None:
     """plan() records one decision per job; the dispatcher counts them as router_consent_decisions_total."""
     meta = next(a for a in ADAPTERS if a.type == "meta")
     jobs = [Job(i, meta.id, event(c), 0, None) for i, c in enumerate((GRANTED, DENIED, {}))]
-    result = plan(meta, jobs, NOW, Policy("drop", "strip"))
-    assert result.consent == ["full", "refused", "stripped"]
+    result = plan(meta, jobs, NOW, Policy("drop", "strip", None))
+    assert result.consent == {0: "full:granted", 1: "refused:denied", 2: "stripped:unknown"}
     metrics = Metrics()
-    metrics.consented(meta.id, result.consent)
+    metrics.consented(meta.id, [d.partition(":")[0] for d in result.consent.values()])
     value = metrics.registry.get_sample_value(
         "router_consent_decisions_total", {"destination": meta.id, "decision": "refused"}
     )
@@ -190,7 +210,7 @@ def test_plan_counts_decisions_for_metrics() -> None:
 
 # --- the platforms' own flags, set by the adapters from consent -----------------------------------
 
-SEND = Policy("send", "send")
+SEND = Policy("send", "send", None)
 LDU = {**GRANTED, "ldu": True}
 
 
@@ -237,6 +257,8 @@ destinations:
     assert (policy.when_denied, policy.when_unknown) == ("strip", "drop")
     assert policy.regions is not None and "de" in policy.regions
     assert parse(base, {}).consent_policy("meta_main") == DEFAULT
+    top = parse("consent: {when_unknown: drop}\n" + base, {})
+    assert top.consent_policy("meta_main") == Policy("drop", "drop", None)
     with pytest.raises(ConfigError) as caught:
         parse(base + "    consent: {when_denied: maybe}\n", {})
     assert "consent.when_denied" in str(caught.value)
@@ -261,3 +283,25 @@ destinations:
     raw = {"event_name": "lead", "event_id": "l1", "action_source": "crm", "user": {"email": "a@b.co"}}
     shown = preview(parse(text, {}), [raw], NOW)
     assert shown["meta_main"]["skipped"].startswith("consent: ")
+
+
+def test_the_eea_example_drops_everything_without_granted_consent() -> None:
+    """config/examples/eea.yaml: top-level drop/drop everywhere, TikTok's unknown rule only in Europe."""
+    env = {
+        "QUEUE_URL": "postgresql://router@127.0.0.1/router",
+        "WEB_SOURCE_KEY": "pk_web_example_key_0123",
+        "BACKEND_SECRET": "sk_backend_example_secret_0123456789",
+        "META_PIXEL_ID": "1234567890",
+        "META_ACCESS_TOKEN": "EAAexample",
+        "TIKTOK_PIXEL_CODE": "CEXAMPLE",
+        "TIKTOK_ACCESS_TOKEN": "ttexample",
+        "GOOGLE_ADS_CUSTOMER_ID": "1234567890",
+        "GOOGLE_PURCHASE_CONVERSION_ACTION_ID": "987654321",
+    }
+    example = Path(__file__).resolve().parents[2] / "config" / "examples" / "eea.yaml"
+    config = parse(example.read_text(), env)
+    assert config.consent_policy("meta_main") == Policy("drop", "drop", None)
+    assert config.consent_policy("google_main") == Policy("drop", "drop", None)
+    tiktok = config.consent_policy("tiktok_main")
+    assert (tiktok.when_denied, tiktok.when_unknown) == ("drop", "drop")
+    assert tiktok.regions is not None and {"de", "gb", "ch"} <= tiktok.regions and "us" not in tiktok.regions

@@ -18,6 +18,7 @@ from destinations.base import (
     base_fields,
 )
 from router.backoff import Backoff
+from router.consent import Policy
 from router.decisions import Decision, Drop, Ok, Retry
 from router.delivery import RetryPolicy, per_event, per_payload, plan
 from router.queue.base import Dead, Delivered, Job, Retrying, Skipped
@@ -104,7 +105,8 @@ def test_skip_event_is_skipped_with_its_reason() -> None:
 
 def test_event_error_is_dead_with_its_reason() -> None:
     """EventError is permanent: the event goes to dead letters with the adapter's reason."""
-    assert plan(ADAPTER, [job(1, do="invalid")], NOW).settled == [Dead(1, "purchase without value")]
+    settled = plan(ADAPTER, [job(1, do="invalid")], NOW, Policy("drop", "send", None)).settled
+    assert settled == [Dead(1, "purchase without value")]
 
 
 def test_unexpected_adapter_exception_is_dead_and_others_still_sent() -> None:

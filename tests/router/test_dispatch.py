@@ -70,7 +70,13 @@ async def rig(make_config: Callable[..., Config], tmp_path: Any) -> AsyncIterato
         assert isinstance(queue, SqliteQueue)
         await queue.open()
         async with httpx.AsyncClient() as client:
-            yield Rig(fake, queue, Dispatcher(config.destinations, queue, settings, client))
+            yield Rig(
+                fake,
+                queue,
+                Dispatcher(
+                    config.destinations, queue, settings, client, consent_policies=config.consent_policies
+                ),
+            )
         await queue.close()
 
 

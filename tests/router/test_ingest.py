@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,35 @@ def test_a_full_queue_answers_503_with_retry_after(make_config: Any) -> None:
         assert full.status_code == 503
         assert full.headers["retry-after"] == "5"
         assert full.json()["error"]["code"] == "queue_full"
+
+
+def test_a_trusted_country_header_fills_browser_events_country(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """server.country_header: a browser event without user.country gets the proxy's country; an
+    explicit country wins; Cloudflare's unknown (XX), Tor (T1) and junk are ignored; server sources
+    and a router without the setting ignore the header."""
+    config = make_config()
+    config = replace(config, server=replace(config.server, country_header="CF-IPCountry"))
+    sent = [
+        (WEB, "DE", {}),
+        (WEB, "fr", {"country": "US"}),
+        (WEB, "XX", {}),
+        (WEB, "T1", {}),
+        (WEB, "Germany", {}),
+        (BACKEND, "DE", {}),
+    ]
+    with TestClient(create_app(config), base_url="http://router.test") as test_client:
+        for i, (headers, country, user) in enumerate(sent):
+            body = {"event_name": "lead", "event_id": f"c-{i}", "user": {"email": "a@b.co", **user}}
+            answer = test_client.post("/v1/events", json=body, headers={**headers, "CF-IPCountry": country})
+            assert answer.status_code == 202, answer.text
+    countries = {p["event_id"]: p["user"].get("country") for p in stored_payloads(tmp_path)}
+    assert countries == {"c-0": "de", "c-1": "us", "c-2": None, "c-3": None, "c-4": None, "c-5": None}
+
+
+def test_the_country_header_is_ignored_unless_configured(client: TestClient, tmp_path: Path) -> None:
+    """Without server.country_header a client-set header is no evidence of anything."""
+    body = {"event_name": "lead", "event_id": "c-x", "user": {"email": "a@b.co"}}
+    assert client.post("/v1/events", json=body, headers={**WEB, "CF-IPCountry": "US"}).status_code == 202
+    assert stored_payloads(tmp_path)[0]["user"].get("country") is None

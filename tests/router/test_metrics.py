@@ -136,7 +136,18 @@ async def meta(make_config: Callable[..., Config]) -> AsyncIterator[tuple[MetaFa
         assert isinstance(queue, SqliteQueue)
         await queue.open()
         async with httpx.AsyncClient() as client:
-            yield fake, queue, Dispatcher(config.destinations, queue, settings, client, metrics=Metrics())
+            yield (
+                fake,
+                queue,
+                Dispatcher(
+                    config.destinations,
+                    queue,
+                    settings,
+                    client,
+                    metrics=Metrics(),
+                    consent_policies=config.consent_policies,
+                ),
+            )
         await queue.close()
 
 

@@ -102,6 +102,7 @@ EXPECTED_WINDOW = {
         "malformed": {"fbc": 1, "phone": 1},
         "score": 4.1,  # 3 * 0.75 + 2 * 0.25 + 1.5 * 0.75 + 0.5 * 0.25 + 0.5 * 0.25 = 4.125
     },
+    "consent": {"full:unknown": 4},  # no consent sent; the fixture's config sends such events in full
 }
 
 
