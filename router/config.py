@@ -95,6 +95,8 @@ class Source:
     events: tuple[str, ...] | None = None
     """Canonical names of the only events this source may send; None: any event."""
     allow_money_events: bool = False
+    require_signature: bool = False
+    """Server sources: accept only HMAC-signed requests, never the secret itself as a bearer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +267,7 @@ def _source(block: Mapping[str, Any]) -> Source:
         allow_missing_origin=block.get("allow_missing_origin") is True,
         events=tuple(canonical_name(e) for e in block["events"]) if "events" in block else None,
         allow_money_events=block.get("allow_money_events") is True,
+        require_signature=block.get("require_signature") is True,
     )
 
 

@@ -21,7 +21,7 @@ from router.errors import Problem
 from router.metrics import Metrics
 from router.normalize import Normalized, normalize
 from router.queue.base import NewEvent, Queue, QueueFull
-from router.sources import authenticate, bearer
+from router.sources import authenticate, bearer, signature_only
 
 log = structlog.get_logger("router.ingest")
 
@@ -72,6 +72,14 @@ class Ingest:
         signed = signature.is_signed(request.headers)
         credential = bearer(request.headers.get("authorization"))
         source = None if signed else authenticate(self.config.sources, credential)
+        if source is None and not signed and signature_only(self.config.sources, credential):
+            return self.refuse(
+                401,
+                "signature_required",
+                "this source accepts only signed requests: send X-Router-Timestamp and X-Router-Signature "
+                "(HMAC-SHA256 of '<timestamp>.<body>' keyed with the secret), not the secret itself",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if source is None and not signed:
             return self.refuse(
                 401,

@@ -15,7 +15,19 @@ def bearer(authorization: str | None) -> str | None:
 
 
 def authenticate(sources: Sequence[Source], credential: str | None) -> Source | None:
-    """The source whose key or secret equals the credential; every source is compared, in constant time."""
+    """The source whose key or secret equals the credential; every source is compared, in constant time.
+    A source with `require_signature` is never found this way: only a signature authenticates it."""
+    found = _matching(sources, credential)
+    return None if found is None or found.require_signature else found
+
+
+def signature_only(sources: Sequence[Source], credential: str | None) -> bool:
+    """Whether the credential is the secret of a source that accepts only signed requests."""
+    found = _matching(sources, credential)
+    return found is not None and found.require_signature
+
+
+def _matching(sources: Sequence[Source], credential: str | None) -> Source | None:
     if not credential:
         return None
     found = None

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from router import signature
 from router.app import create_app
-from router.config import Config
+from router.config import Config, parse
+from router.errors import ConfigError
 from tests.conftest import BACKEND_SECRET, WEB_KEY
 
 NOW = 1_800_000_000.0
@@ -161,3 +164,41 @@ def test_signature_headers_win_over_a_bearer(app_client: TestClient) -> None:
         "Authorization": f"Bearer {BACKEND_SECRET}",
     }
     assert app_client.post("/v1/events", headers=headers, content=BODY).status_code == 401
+
+
+@pytest.fixture
+def strict_client(make_config: Callable[..., Config]) -> Iterator[TestClient]:
+    """The app with the server source set to `require_signature: true`."""
+    config = make_config()
+    sources = tuple(replace(s, require_signature=s.kind == "server") for s in config.sources)
+    with TestClient(create_app(replace(config, sources=sources))) as client:
+        yield client
+
+
+def test_a_signature_only_source_refuses_its_secret_as_a_bearer(strict_client: TestClient) -> None:
+    """require_signature: the secret as a bearer is 401 signature_required, as a Segment write key 401;
+    a signed request is accepted; the browser key still works."""
+    bearer = {"Authorization": f"Bearer {BACKEND_SECRET}", "Content-Type": "application/json"}
+    refused = strict_client.post("/v1/events", headers=bearer, content=BODY)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "signature_required"
+    track = {"userId": "u-1", "event": "Order Completed", "properties": {"revenue": 5, "currency": "EUR"}}
+    segment = strict_client.post("/v1/track", json=track, auth=(BACKEND_SECRET, ""))
+    assert segment.status_code == 401
+    signed = strict_client.post("/v1/events", headers=signed_headers(BODY), content=BODY)
+    assert signed.status_code == 202, signed.text
+    web = {"Authorization": f"Bearer {WEB_KEY}", "Content-Type": "application/json"}
+    lead = json.dumps({"event_name": "lead", "event_id": "l-1"})
+    assert strict_client.post("/v1/events", headers=web, content=lead).status_code == 202
+
+
+def test_a_browser_source_cannot_require_a_signature(tmp_path: Path) -> None:
+    """A browser cannot sign: the config refuses require_signature on a browser source."""
+    text = f"""
+queue: {{url: "sqlite:///{tmp_path}/q.db"}}
+sources: [{{id: web, kind: browser, key: {WEB_KEY}, require_signature: true}}]
+destinations: []
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse(text, {})
+    assert "sources[0].require_signature" in str(caught.value)
