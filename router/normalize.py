@@ -17,7 +17,7 @@ from router.enrich import enrich
 from router.errors import Problem
 from router.identity import HASHED, PII_FIELDS, hash_identifiers
 from router.pageurl import without_emails
-from router.validation import problems, validator_for
+from router.validation import event_problems
 
 SCHEMA: Final = Path(__file__).parent / "schema" / "event.schema.json"
 MS_THRESHOLD: Final = 100_000_000_000
@@ -48,7 +48,7 @@ def normalize(
     """Validate, fold aliases, resolve time and ids, enrich from the request, and hash identifiers."""
     if not isinstance(raw, dict):
         return Normalized(None, [Problem("", "an event must be a JSON object")])
-    errors = problems(validator_for(SCHEMA), raw)
+    errors = event_problems(SCHEMA, raw)
     timestamp_ms, time_errors = _timestamp(raw.get("event_time"), context.received_ms)
     if any(p.path == "/event_time" for p in errors):
         time_errors = []
