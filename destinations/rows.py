@@ -8,6 +8,7 @@ with a regular expression; a platform whose checks differ brings its own row typ
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,16 +21,21 @@ SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 def lookup(source: Any, path: str) -> Any:
     """The value at a dotted path (`user.email`), or None."""
     value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    for part in _parts(path):
+        if not isinstance(value, (dict, Mapping)):  # dict first: a cheap check, and events are JSON
             return None
         value = value.get(part)
     return value
 
 
+@functools.cache
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def empty(value: Any) -> bool:
     """None, "", [] and {} are empty; 0 and False are values."""
-    return value is None or value in ("", [], {})
+    return value is None or (isinstance(value, str | list | dict) and not value)
 
 
 def compact(body: Mapping[str, Any]) -> dict[str, Any]:

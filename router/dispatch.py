@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -259,8 +261,15 @@ def _log_response(destination: str, response: HttpResponse, events: int, seconds
 
 
 def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outcome], now: float) -> None:
+    """One info line per settled batch with its tallies; one line per event that was not delivered
+    (retry, dead letter, skip); a line per delivered event only at debug level, where logging every
+    success would cost more CPU and Cloud Logging bytes than the delivery itself."""
+    log.info("deliveries_settled", destination=destination, **_tallies(outcomes))
+    each_ok = logging.getLogger("router.dispatch").isEnabledFor(logging.DEBUG)
     by_pk = {job.event_pk: job for job in jobs}
     for outcome in outcomes:
+        if isinstance(outcome, Delivered) and not each_ok:
+            continue
         job = by_pk[outcome.event_pk]
         fields: dict[str, Any] = {
             "destination": destination,
@@ -271,7 +280,7 @@ def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outc
         if outcome.consent:
             fields["consent"] = outcome.consent
         if isinstance(outcome, Delivered):
-            log.info("delivery_ok", **fields)
+            log.debug("delivery_ok", **fields)
         elif isinstance(outcome, Retrying):
             log.warning(
                 "delivery_retry",
@@ -283,6 +292,15 @@ def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outc
             log.error("delivery_dropped", reason=outcome.reason, **fields)
         elif isinstance(outcome, Skipped):
             log.info("delivery_skipped", reason=outcome.reason, **fields)
+
+
+def _tallies(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """How many outcomes of each kind, and the consent decisions among them."""
+    kinds = Counter(type(outcome).__name__.lower() for outcome in outcomes)
+    decisions = Counter(outcome.consent for outcome in outcomes if outcome.consent)
+    return {kind: kinds.get(kind, 0) for kind in ("delivered", "retrying", "dead", "skipped")} | {
+        "consent": dict(sorted(decisions.items()))
+    }
 
 
 def _settled_record(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outcome]) -> dict[str, Any]:

@@ -160,6 +160,9 @@ class Variant:
 
     field: str
     normalize: Normalizer
+    then: Callable[[str], str] | None = None
+    """A last step on the normalized text (Meta's phone is E.164 without `+`): variants sharing
+    `normalize` share its work within an event."""
 
 
 def _plain(function: Callable[[Any], str]) -> Normalizer:
@@ -170,7 +173,7 @@ VARIANTS: Final[Mapping[str, Variant]] = {
     "email": Variant("email", _plain(email)),
     "email_google": Variant("email", _plain(email_google)),
     "email_reddit": Variant("email", _plain(email_reddit)),
-    "phone": Variant("phone", phone_digits),
+    "phone": Variant("phone", phone_e164, then=lambda e164: e164.removeprefix("+")),
     "phone_e164": Variant("phone", phone_e164),
     "first_name": Variant("first_name", _plain(name)),
     "last_name": Variant("last_name", _plain(name)),
@@ -189,32 +192,60 @@ VARIANTS: Final[Mapping[str, Variant]] = {
 
 def hash_one(variant: Variant, value: Any, region: str | None) -> str:
     """The variant's SHA-256 hex; an already-hashed value (64 hex) passes through lower-cased."""
-    text = _text(value)
-    if HASHED.match(text):
-        return text.lower()
-    normalized = variant.normalize(value, region)
-    if not normalized:
-        raise Unusable("value is empty after normalization")
-    return sha256(normalized)
+    return _Memo(region).digest(variant, value)
 
 
 def hash_identifiers(
     user: Mapping[str, Any], variants: frozenset[str], default_region: str | None = None
 ) -> tuple[dict[str, str], list[Problem]]:
-    """Hash every wanted variant of the identifiers present in `user`; unusable values become warnings."""
+    """Hash every wanted variant of the identifiers present in `user`; unusable values become warnings.
+    Each normalizer runs once per field and each distinct text is hashed once (`phone` and
+    `phone_e164` share one parse; an email the Google and Reddit rules leave unchanged, one digest)."""
     region = _region(user, default_region)
     hashed: dict[str, str] = {}
     warnings: list[Problem] = []
+    memo = _Memo(region)
     for key in sorted(variants):
         variant = VARIANTS[key]
         value = user.get(variant.field)
         if value is None or value == "":
             continue
         try:
-            hashed[key] = hash_one(variant, value, region)
+            hashed[key] = memo.digest(variant, value)
         except Unusable as exc:
             warnings.append(Problem(f"/user/{variant.field}", f"{exc}; not sent"))
     return hashed, _unique(warnings)
+
+
+class _Memo:
+    """One event's normalized texts and digests, so shared work is done once."""
+
+    def __init__(self, region: str | None) -> None:
+        self.region = region
+        self.texts: dict[tuple[Normalizer, str], str | Unusable] = {}
+        self.digests: dict[str, str] = {}
+
+    def digest(self, variant: Variant, value: Any) -> str:
+        """What hash_one gives, from remembered work where there is some."""
+        text = _text(value)
+        if HASHED.match(text):
+            return text.lower()
+        key = (variant.normalize, text)
+        if key not in self.texts:
+            try:
+                self.texts[key] = variant.normalize(value, self.region)
+            except Unusable as exc:
+                self.texts[key] = exc
+        normalized = self.texts[key]
+        if isinstance(normalized, Unusable):
+            raise normalized
+        if variant.then is not None:
+            normalized = variant.then(normalized)
+        if not normalized:
+            raise Unusable("value is empty after normalization")
+        if normalized not in self.digests:
+            self.digests[normalized] = sha256(normalized)
+        return self.digests[normalized]
 
 
 def _region(user: Mapping[str, Any], default_region: str | None) -> str | None:

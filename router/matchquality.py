@@ -54,9 +54,9 @@ def identifiers(
 ) -> frozenset[str]:
     """The identifiers (and malformed markers) `event` carries for a destination of type `platform`
     reading the hashed `variants`; `warned` holds the ingest's warning paths for this event."""
-    hashed = {key for key in event.get("hashed", {}) if key in variants}
+    stems = {key.partition("_")[0] for key in event.get("hashed", {}) if key in variants}
     ids = {key: value for key, value in event.get("ids", {}).items() if value}
-    found = {name for name in ("email", "phone", "external_id") if any(k.startswith(name) for k in hashed)}
+    found = {name for name in ("email", "phone", "external_id") if name.partition("_")[0] in stems}
     user = event.get("user", {})
     if user.get("ip") and user.get("user_agent"):
         found.add("ip_ua")

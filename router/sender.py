@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from destinations.base import HttpRequest, HttpResponse
+from router import jsoncodec
 
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -23,7 +22,7 @@ async def send(client: httpx.AsyncClient, request: HttpRequest, timeout: float) 
         content = httpx.QueryParams(request.form).__str__().encode()
         headers.setdefault("content-type", "application/x-www-form-urlencoded")
     elif request.json is not None:
-        content = json.dumps(request.json, separators=(",", ":")).encode()
+        content = jsoncodec.dumps(request.json)
         headers.setdefault("content-type", "application/json")
     try:
         async with client.stream(

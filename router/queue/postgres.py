@@ -60,7 +60,6 @@ Where PostgreSQL differs, and why:
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import secrets
 import time
@@ -73,6 +72,7 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from router import jsoncodec
 from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
@@ -85,6 +85,7 @@ from router.queue.base import (
     QueueFull,
     outcome_row,
 )
+from router.queue.depth import DepthBound
 
 STATES = ("pending", "inflight", "dead", "skipped")
 POOL_MIN = 1
@@ -92,7 +93,6 @@ POOL_MAX = 5
 CONNECT_TIMEOUT = 5.0
 STATEMENT_TIMEOUT = 10.0
 IDLE_CHECK = 5.0
-DEPTH_TRUST = 1.0
 # Connection parameters applied unless the URL sets them: name the router in pg_stat_activity and
 # notice a vanished server within about 10 + 3 * 5 seconds even while a query waits for an answer.
 CONNECTION_DEFAULTS = {
@@ -563,31 +563,6 @@ class PostgresQueue:
         await conn.commit()
 
 
-class DepthBound:
-    """An upper bound of the depth: the last exact count plus every row added since.
-
-    Rows are added when an enqueue passes the check, before it commits: a batch that then fails
-    only makes the bound err high, which costs an extra count, never a missed QueueFull.
-    """
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.counted_at = -math.inf
-
-    def fits(self, new_rows: int, max_depth: int) -> bool:
-        """Whether the bound is recent and leaves room for `new_rows`."""
-        fresh = time.monotonic() - self.counted_at < DEPTH_TRUST
-        return fresh and self.depth + new_rows <= max_depth
-
-    def counted(self, depth: int) -> None:
-        """Start again from an exact count."""
-        self.depth, self.counted_at = depth, time.monotonic()
-
-    def add(self, rows: int) -> None:
-        """Rows this instance made waiting."""
-        self.depth += rows
-
-
 def masked(url: str) -> str:
     """The URL without its password, fit for logs and error messages."""
     try:
@@ -622,7 +597,7 @@ async def _scalar(cur: Cursor) -> Any:
 
 def _enqueue_params(event: NewEvent, now: float) -> dict[str, Any]:
     """The ENQUEUE parameters of one event; encoding fails here, before any transaction."""
-    payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    payload = jsoncodec.dumps_text(event.payload)
     return {
         "source": event.source,
         "event_name": event.event_name,
@@ -649,7 +624,7 @@ async def _insert(cur: Cursor, rows: list[dict[str, Any]]) -> list[int | None]:
 def _job(
     destination: str, pk: int, _due: float, attempts: int, first_attempt_at: float | None, payload: str
 ) -> Job:
-    return Job(pk, destination, json.loads(payload), attempts, first_attempt_at)
+    return Job(pk, destination, jsoncodec.loads(payload), attempts, first_attempt_at)
 
 
 async def _delete_delivered(cur: Cursor, destination: str, event_pks: list[int]) -> set[int]:

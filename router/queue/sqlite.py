@@ -22,13 +22,18 @@ Decisions worth knowing:
   claimed (already settled, or never claimed) is ignored.
 - A cancelled caller does not cancel the work: a transaction already handed to the worker thread
   still commits. For `enqueue` that means stored but not acknowledged, which at-least-once allows.
+- Group commit: `enqueue` calls that arrive while a transaction is running wait, then go into the
+  next one together, each call's room checked on its own; one COMMIT (one fsync) serves them all,
+  and every caller is answered only after it. Under load that turns one fsync per request into one
+  per group, without weakening `synchronous=FULL`.
+- The depth check for `max_depth` uses a bound (router/queue/depth.py): an exact count at most once
+  a second plus the rows added since, instead of a count over the whole backlog per enqueue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from router import jsoncodec
 from router.queue import counts
 from router.queue.base import (
     DEAD_LETTER_KEYS,
@@ -49,6 +55,7 @@ from router.queue.base import (
     QueueFull,
     outcome_row,
 )
+from router.queue.depth import DepthBound
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -238,6 +245,9 @@ class SqliteQueue:
         self.max_depth = max_depth
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._depth_bound = DepthBound()
+        self._waiting: list[tuple[list[NewEvent], asyncio.Future[list[int | None]]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> SqliteQueue:
         await self.open()
@@ -270,7 +280,33 @@ class SqliteQueue:
 
     async def enqueue(self, events: Sequence[NewEvent]) -> list[int | None]:
         """Persist new events and their delivery rows in one transaction; duplicates get None."""
-        return await self._call(_enqueue, list(events), self.max_depth)
+        if self._conn is None:
+            raise RuntimeError(f"queue {self.path} is not open; await open() first")
+        answer: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(events), answer))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await answer
+
+    async def _commit_waiting(self) -> None:
+        """Commit every waiting enqueue in one transaction, until none waits (group commit)."""
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                results = await self._call(
+                    _enqueue_group, [events for events, _ in group], self.max_depth, self._depth_bound
+                )
+            except BaseException as exc:
+                for _, answer in group:
+                    _fail(answer, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, answer), result in zip(group, results, strict=True):
+                if isinstance(result, QueueFull):
+                    _fail(answer, result)
+                elif not answer.done():
+                    answer.set_result(result)
 
     async def recover(self) -> int:
         """Hand every in-flight delivery back: one SQLite file belongs to one router process, so
@@ -313,7 +349,7 @@ class SqliteQueue:
 
     async def replay(self, where: DeadFilter, now: float, limit: int) -> int:
         """Make up to `limit` matching dead letters pending again, as if new; returns how many."""
-        return await self._call(_replay, where, now, limit)
+        return await self._call(_replay, where, now, limit, self._depth_bound)
 
     async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
         """Delete old dead/skipped rows, the events left without deliveries, and old dedup keys."""
@@ -390,17 +426,40 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _enqueue(conn: sqlite3.Connection, events: list[NewEvent], max_depth: int | None) -> list[int | None]:
-    rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
+def _enqueue_group(
+    conn: sqlite3.Connection, calls: list[list[NewEvent]], max_depth: int | None, bound: DepthBound
+) -> list[list[int | None] | QueueFull]:
+    """Each call's events in one transaction; a call without room gets QueueFull, the others go on."""
+    results: list[list[int | None] | QueueFull] = []
+    stored: list[NewEvent] = []
+    keys: list[int | None] = []
     with _immediate(conn):
-        _check_room(conn, sum(len(dests) for _, dests in rows), max_depth)
-        keys = [
-            None if _seen(conn, event) else _insert(conn, event, *row)
-            for event, row in zip(events, rows, strict=True)
-        ]
-        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(events, keys)))
-        conn.executemany(ADD_MATCH_COUNT, counts.match_rows(counts.matched(events, keys)))
-        return keys
+        for events in calls:
+            rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
+            try:
+                _check_room(conn, sum(len(dests) for _, dests in rows), max_depth, bound)
+            except QueueFull as exc:
+                results.append(exc)
+                continue
+            found = [
+                None if _seen(conn, event) else _insert(conn, event, *row)
+                for event, row in zip(events, rows, strict=True)
+            ]
+            results.append(found)
+            stored += events
+            keys += found
+        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
+        conn.executemany(ADD_MATCH_COUNT, counts.match_rows(counts.matched(stored, keys)))
+    return results
+
+
+def _fail(answer: asyncio.Future[Any], exc: BaseException) -> None:
+    if answer.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        answer.cancel()
+    else:
+        answer.set_exception(exc)
 
 
 def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:
@@ -423,9 +482,11 @@ def _recover(conn: sqlite3.Connection) -> int:
         return conn.execute(RECOVER).rowcount
 
 
-def _replay(conn: sqlite3.Connection, where: DeadFilter, now: float, limit: int) -> int:
+def _replay(conn: sqlite3.Connection, where: DeadFilter, now: float, limit: int, bound: DepthBound) -> int:
     with _immediate(conn):
-        return conn.execute(REPLAY, _match(where) | {"now": now, "limit": limit}).rowcount
+        replayed = conn.execute(REPLAY, _match(where) | {"now": now, "limit": limit}).rowcount
+    bound.add(replayed)
+    return replayed
 
 
 def _purge(conn: sqlite3.Connection, dead_before: float, seen_before: float) -> dict[str, int]:
@@ -444,15 +505,18 @@ def _match(where: DeadFilter) -> dict[str, Any]:
 
 
 def _encode(event: NewEvent) -> str:
-    return json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return jsoncodec.dumps_text(event.payload)
 
 
-def _check_room(conn: sqlite3.Connection, new_rows: int, max_depth: int | None) -> None:
+def _check_room(conn: sqlite3.Connection, new_rows: int, max_depth: int | None, bound: DepthBound) -> None:
     if max_depth is None or new_rows == 0:
         return
-    depth = _depth(conn)
-    if depth + new_rows > max_depth:
-        raise QueueFull(f"queue holds {depth} deliveries; {new_rows} more would exceed {max_depth}")
+    if not bound.fits(new_rows, max_depth):
+        depth = _depth(conn)
+        bound.counted(depth)
+        if depth + new_rows > max_depth:
+            raise QueueFull(f"queue holds {depth} deliveries; {new_rows} more would exceed {max_depth}")
+    bound.add(new_rows)
 
 
 def _insert(conn: sqlite3.Connection, event: NewEvent, payload: str, destinations: tuple[str, ...]) -> int:
@@ -480,7 +544,7 @@ def _claim(conn: sqlite3.Connection, destination: str, limit: int, now: float, l
 def _job(
     destination: str, pk: int, _due: float, attempts: int, first_attempt_at: float | None, payload: str
 ) -> Job:
-    return Job(pk, destination, json.loads(payload), attempts, first_attempt_at)
+    return Job(pk, destination, jsoncodec.loads(payload), attempts, first_attempt_at)
 
 
 def _settle(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> None:

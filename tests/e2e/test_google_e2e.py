@@ -30,7 +30,12 @@ WEB_KEY, BACKEND_SECRET = "pk_web_google_e2e", "sk_backend_google_e2e_0123456789
 CLIENT_ID, CLIENT_SECRET = "e2e-client.apps.googleusercontent.com", "GOCSPX-e2e-canary-secret"
 REFRESH = "1//0e2e-canary-refresh-token"
 CUSTOMER = "1234567890"
-ENV = {"GOOGLE_CLIENT_ID": CLIENT_ID, "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "GOOGLE_REFRESH_TOKEN": REFRESH}
+ENV = {
+    "GOOGLE_CLIENT_ID": CLIENT_ID,
+    "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
+    "GOOGLE_REFRESH_TOKEN": REFRESH,
+    "LOG_LEVEL": "debug",  # one delivery_ok line per delivered event
+}
 
 
 def sha(text: str) -> str:

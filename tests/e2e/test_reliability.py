@@ -295,7 +295,9 @@ async def test_stale_events_are_dead_lettered_and_never_sent(tmp_path: Path) -> 
     assert [d["reason"].split(":")[0] for d in stale_dead] == ["expired"]
     assert len(ageing_dead) == 1 and ageing_dead[0]["reason"].startswith("expired")
     assert ageing_sends and all(r.status == 503 for r in ageing_sends)
-    assert all(r.received_at <= limit for r in ageing_sends)
+    # planned before the limit; received within a second of transit on a loaded machine (the real
+    # platform's limit is a whole AGE_MARGIN later still)
+    assert all(r.received_at <= limit + 1.0 for r in ageing_sends)
     assert "ageing" not in fake.event_ids()
 
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from router.queue import postgres
+from router.queue import depth, postgres
 from router.queue.base import Delivered, NewEvent, Queue, QueueFull
 from router.queue.factory import QueueUrlError, open_queue
 from router.queue.postgres import SCHEMA_VERSION, PostgresQueue
@@ -263,7 +263,7 @@ async def test_enqueues_under_max_depth_count_only_when_the_bound_may_not_fit(
         return counts[-1]
 
     monkeypatch.setattr(postgres, "_depth", counting)
-    monkeypatch.setattr(postgres, "DEPTH_TRUST", 60.0)  # a slow machine must not expire the bound
+    monkeypatch.setattr(depth, "DEPTH_TRUST", 60.0)  # a slow machine must not expire the bound
     async with PostgresQueue(url, max_depth=12) as queue:
         for n in range(10):
             await queue.enqueue([event(n)])

@@ -5,13 +5,17 @@ The behaviour both backends share lives in test_contract.py and test_lifecycle.p
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from router.queue.base import NewEvent
+from router.queue import depth
+from router.queue import sqlite as sqlite_module
+from router.queue.base import NewEvent, QueueFull
 from router.queue.sqlite import SCHEMA_VERSION, SqliteQueue
 
 
@@ -69,3 +73,68 @@ async def test_recover_after_restart_hands_back_every_lease(db: Path) -> None:
     async with SqliteQueue(str(db)) as after:
         assert await after.recover() == 2
         assert len(await after.claim("a", 10, now=100.0, lease=600.0)) == 2
+
+
+# Group commit and the depth bound.
+
+
+async def test_concurrent_enqueues_share_transactions_and_each_gets_its_own_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 concurrent single-event enqueues: fewer transactions than calls, every call answered with its
+    own key after the commit, every event stored once; a duplicate inside one group is caught."""
+    groups: list[int] = []
+    real = sqlite_module._enqueue_group
+
+    def counting(conn: sqlite3.Connection, calls: list[list[NewEvent]], *args: Any) -> Any:
+        groups.append(len(calls))
+        return real(conn, calls, *args)
+
+    monkeypatch.setattr(sqlite_module, "_enqueue_group", counting)
+    async with SqliteQueue(str(tmp_path / "q.db")) as queue:
+        answers = await asyncio.gather(
+            *(queue.enqueue([event(n)]) for n in range(60)), queue.enqueue([event(5)])
+        )
+        keys = [a[0] for a in answers[:60]]
+        assert None not in keys and len(set(keys)) == 60
+        assert answers[60] == [None]  # event 5 again: a duplicate, in the same or a later group
+        assert await queue.depth() == 60
+    assert sum(groups) == 61 and len(groups) < 61
+
+
+async def test_a_call_without_room_fails_alone_inside_its_group(tmp_path: Path) -> None:
+    """max_depth 3: concurrent calls of 2 events each; the first fits, the next ones get QueueFull and
+    nothing of theirs is stored, while a later call that fits still goes in."""
+    async with SqliteQueue(str(tmp_path / "q.db"), max_depth=3) as queue:
+        calls = [queue.enqueue([event(2 * n), event(2 * n + 1)]) for n in range(3)]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(answers[0], list) and len(answers[0]) == 2
+        assert all(isinstance(a, QueueFull) for a in answers[1:])
+        assert await queue.depth() == 2
+        assert len(await queue.enqueue([event(100)])) == 1
+        with pytest.raises(QueueFull):
+            await queue.enqueue([event(101)])
+        assert await queue.depth() == 3
+
+
+async def test_the_depth_is_counted_only_when_the_bound_may_not_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first enqueue counts; later ones add to the bound until it would pass the cap."""
+    counted: list[int] = []
+    real = sqlite_module._depth
+
+    def counting(conn: sqlite3.Connection) -> int:
+        counted.append(real(conn))
+        return counted[-1]
+
+    monkeypatch.setattr(sqlite_module, "_depth", counting)
+    monkeypatch.setattr(depth, "DEPTH_TRUST", 60.0)  # a slow machine must not expire the bound
+    async with SqliteQueue(str(tmp_path / "q.db"), max_depth=12) as queue:
+        for n in range(10):
+            await queue.enqueue([event(n)])
+        assert counted == [0]
+        await queue.enqueue([event(10), event(11)])
+        with pytest.raises(QueueFull):
+            await queue.enqueue([event(12)])
+        assert counted == [0, 12]

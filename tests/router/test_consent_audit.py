@@ -4,12 +4,14 @@ with the delivery (its log line, the kept queue row, the hourly tallies) and sen
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from structlog.testing import capture_logs
 
 from destinations.meta.adapter import API_VERSION
@@ -59,11 +61,12 @@ destinations:
 
 
 async def test_the_default_strips_eea_events_without_consent_and_records_every_decision(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Unknown consent from Germany or an unknown country: stripped, so Meta gets nothing it can match
     and the delivery is skipped with `stripped:unknown` kept; a granted German and an unknown-consent US
     event are delivered with `full:granted` / `full:unknown`; a denied one is refused everywhere."""
+    caplog.set_level(logging.DEBUG, logger="router.dispatch")  # per-event delivery_ok lines too
     fake = MetaFake(access_token=META_TOKEN, pixel_id="1234567890", version=API_VERSION)
     async with FakeServer(fake.app) as server:
         config = parse(config_text(tmp_path, server.url), {})
@@ -106,6 +109,14 @@ async def test_the_default_strips_eea_events_without_consent_and_records_every_d
     assert decisions["us-unknown"] == ("delivery_ok", "full:unknown")
     assert decisions["de-unknown"] == ("delivery_skipped", "stripped:unknown")
     assert decisions["us-denied"] == ("delivery_skipped", "refused:denied")
+    [batch] = [e for e in logs if e["event"] == "deliveries_settled"]
+    assert (batch["delivered"], batch["skipped"], batch["dead"], batch["retrying"]) == (2, 3, 0, 0)
+    assert batch["consent"] == {
+        "full:granted": 1,
+        "full:unknown": 1,
+        "refused:denied": 1,
+        "stripped:unknown": 2,
+    }
     assert overview["meta_main"]["consent"] == {
         "full:granted": 1,
         "full:unknown": 1,
