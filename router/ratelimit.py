@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 from collections.abc import Mapping
 from typing import Final
 
-from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits import parse_many
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -21,6 +17,7 @@ from router.config import Config
 from router.metrics import Metrics
 from router.segment import basic_user
 from router.sources import bearer
+from router.tokenbucket import Buckets, Rate, seconds
 
 DEFAULTS: Final = {"per_ip": "200/second", "per_key": "1000/second"}
 """Generous enough for a busy site behind one NAT and for the test suite's bursts from one address."""
@@ -31,30 +28,31 @@ UNKNOWN_IP: Final = "unknown"
 
 
 class Limiter:
-    """Moving-window counters per client IP and per credential, in this process's memory."""
+    """Token buckets per client IP and per credential, in this process's memory (router/tokenbucket.py);
+    each rate in `server.rate_limits` ("200/second; 5000/minute") is a bucket of its own."""
 
     def __init__(self, rates: Mapping[str, str], trusted_hops: int) -> None:
         merged = {**DEFAULTS, **rates}
-        self.per_ip: list[RateLimitItem] = parse_many(merged["per_ip"])
-        self.per_key: list[RateLimitItem] = parse_many(merged["per_key"])
+        self.per_ip = [Buckets(Rate.of(item)) for item in parse_many(merged["per_ip"])]
+        self.per_key = [Buckets(Rate.of(item)) for item in parse_many(merged["per_key"])]
         self.trusted_hops = trusted_hops
-        self.window = MovingWindowRateLimiter(MemoryStorage())
 
     def retry_after(self, headers: Headers, peer: str | None) -> int | None:
         """None when the request may pass (and is counted); else the seconds until it may be retried."""
         ip = client_ip(headers.get("x-forwarded-for"), peer, self.trusted_hops) or UNKNOWN_IP
-        wait = self._hit(self.per_ip, "ip", ip)
+        wait = _take(self.per_ip, ip)
         key = credential(headers.get("authorization"))
         if wait is None and key is not None:
-            wait = self._hit(self.per_key, "key", key)
+            wait = _take(self.per_key, key)
         return wait
 
-    def _hit(self, items: list[RateLimitItem], kind: str, who: str) -> int | None:
-        for item in items:
-            if not self.window.hit(item, kind, who):
-                reset = self.window.get_window_stats(item, kind, who).reset_time
-                return max(1, math.ceil(reset - time.time()))
-        return None
+
+def _take(buckets: list[Buckets], who: str) -> int | None:
+    for bucket in buckets:
+        wait = bucket.take(who)
+        if wait is not None:
+            return seconds(wait)
+    return None
 
 
 def credential(authorization: str | None) -> str | None:
