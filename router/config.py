@@ -80,6 +80,8 @@ class DispatchSettings:
     backoff_cap: float = 300.0
     probe_base: float = 5.0
     retry_window: float = 4 * 3600.0
+    max_claim: int = 500
+    """Most deliveries a destination claims per round: bounds memory while a backlog drains."""
 
 
 @dataclass(frozen=True, slots=True)

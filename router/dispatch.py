@@ -106,14 +106,18 @@ class Dispatcher:
                 handled = 0
             if handled == 0:
                 await _wait(wakeup, self.settings.poll_interval)
-            elif handled < destination.max_batch_size and self.settings.linger:
+            elif handled < self._claim_size(destination) and self.settings.linger:
                 await _wait(self._stopping, self.settings.linger)
+
+    def _claim_size(self, destination: Destination[Any]) -> int:
+        """The platform's batch size, capped by dispatch.max_claim (at least 1)."""
+        return max(1, min(destination.max_batch_size, self.settings.max_claim))
 
     async def run_once(self, destination: Destination[Any]) -> int:
         """Claim one batch for the destination, deliver it, settle it; returns how many jobs it handled."""
         self._wakeups[destination.id].clear()
         now = self.clock()
-        jobs = await self.queue.claim(destination.id, destination.max_batch_size, now, self.settings.lease)
+        jobs = await self.queue.claim(destination.id, self._claim_size(destination), now, self.settings.lease)
         if not jobs:
             return 0
         try:

@@ -150,3 +150,13 @@ async def test_events_past_metas_age_limit_are_dead_lettered_unsent(rig: Rig) ->
     assert rig.fake.event_ids() == ["lead-2"]
     (dead,) = await rig.queue.dead_letters(DeadFilter(destination="meta_main"))
     assert dead["event_id"] == "lead-1" and "expired" in dead["reason"]
+
+
+async def test_a_round_claims_at_most_max_claim_deliveries(rig: Rig) -> None:
+    """dispatch.max_claim 10 (Meta takes 1,000 per request): 30 events go out as three requests of 10,
+    so a draining backlog never holds more than max_claim decoded events per destination."""
+    rig.dispatcher.settings = replace(rig.dispatcher.settings, max_claim=10)
+    await rig.queue.enqueue([lead(i) for i in range(30)])
+    await rig.drain()
+    assert [r.n_events for r in rig.fake.requests] == [10, 10, 10]
+    assert sorted(rig.fake.event_ids()) == sorted(f"lead-{i}" for i in range(30))
