@@ -12,13 +12,15 @@ three corners, each handled here so the result is what `json` would give:
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Final
 
 import orjson
 
-LONG_DIGITS: Final = re.compile(rb"[0-9]{20}")
-"""A number this long may not fit 64 bits (orjson would decode it as a float)."""
+DIGITS_AS_ZERO: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+"""A `bytes.translate` table: every digit becomes `0`, everything else a space."""
+LONG_NUMBER: Final = b"0" * 20
+"""A run of 20 digits may not fit 64 bits (orjson would decode it as a float). Found by translating
+then searching, both in C: a regular expression scanning every digit run cost more than the parse."""
 
 
 def dumps(document: Any) -> bytes:
@@ -41,7 +43,7 @@ def dumps_text(document: Any) -> str:
 def loads(text: str | bytes) -> Any:
     """Parse JSON, exactly as `json.loads` would."""
     raw = text.encode() if isinstance(text, str) else text
-    if LONG_DIGITS.search(raw):
+    if LONG_NUMBER in raw.translate(DIGITS_AS_ZERO):
         return json.loads(raw)
     try:
         return orjson.loads(raw)
