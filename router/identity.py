@@ -93,7 +93,12 @@ def phone_e164(value: Any, region: str | None) -> str:
 
 def phone_digits(value: Any, region: str | None) -> str:
     """Digits with the country code and no `+` (Meta, Snap): `+1 650 555 1212` -> `16505551212`."""
-    return phone_e164(value, region)[1:]
+    return without_plus(phone_e164(value, region))
+
+
+def without_plus(e164: str) -> str:
+    """An E.164 number's digits: the `phone` variant's last step after the shared `phone_e164` parse."""
+    return e164.removeprefix("+")
 
 
 def name(value: Any) -> str:
@@ -173,7 +178,7 @@ VARIANTS: Final[Mapping[str, Variant]] = {
     "email": Variant("email", _plain(email)),
     "email_google": Variant("email", _plain(email_google)),
     "email_reddit": Variant("email", _plain(email_reddit)),
-    "phone": Variant("phone", phone_e164, then=lambda e164: e164.removeprefix("+")),
+    "phone": Variant("phone", phone_e164, then=without_plus),
     "phone_e164": Variant("phone", phone_e164),
     "first_name": Variant("first_name", _plain(name)),
     "last_name": Variant("last_name", _plain(name)),

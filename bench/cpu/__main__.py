@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import events, machine, platforms
-from router import consent, jsonlimits, matchquality, policy, validation
+from router import consent, jsoncodec, jsonlimits, matchquality, policy, validation
 from router.config import Config, parse
 from router.context import RequestContext
 from router.identity import hash_identifiers
@@ -109,10 +109,10 @@ class Path:
         }
 
     def encode(self) -> str:
-        return json.dumps(self.event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return jsoncodec.dumps_text(self.event)
 
     def decode_seven(self) -> object:
-        return [json.loads(self.stored) for _ in self.destinations]
+        return [jsoncodec.loads(self.stored) for _ in self.destinations]
 
     def mapper(self, index: int) -> Callable[[], object]:
         destination = self.destinations[index]
@@ -132,9 +132,7 @@ class Path:
 
         def run() -> object:
             request = destination.build_request(batch)
-            return (
-                json.dumps(request.json, separators=(",", ":")).encode() if request.json is not None else None
-            )
+            return jsoncodec.dumps(request.json) if request.json is not None else None
 
         return run, len(batch)
 
@@ -143,9 +141,9 @@ class Path:
         event = normalize(jsonlimits.loads(self.body), self.context, self.variants, "US").event
         assert event is not None
         self.matched()
-        stored = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        stored = jsoncodec.dumps_text(event)
         for destination in self.destinations:
-            claimed = json.loads(stored)
+            claimed = jsoncodec.loads(stored)
             consent.decide(claimed, consent.DEFAULT)
             destination.map(claimed, self.now)
         return stored
@@ -160,13 +158,13 @@ def run(repeat: int, min_time: float) -> tuple[list[Timing], dict[str, float]]:
         measure("  validate (router.validation)", path.validate, repeat, min_time),
         measure("  hash identifiers (identity)", path.hash_identifiers, repeat, min_time),
         measure("policy + match quality x7", path.ingest_extras, repeat, min_time),
-        measure("queue encode (json.dumps)", path.encode, repeat, min_time),
+        measure("queue encode (jsoncodec, orjson)", path.encode, repeat, min_time),
     ]
     maps = [
         measure(f"map {d.type} (+consent.decide)", path.mapper(i), repeat, min_time)
         for i, d in enumerate(path.destinations)
     ]
-    dispatch = [measure("queue decode x7 (json.loads per claim)", path.decode_seven, repeat, min_time)]
+    dispatch = [measure("queue decode x7 (jsoncodec per claim)", path.decode_seven, repeat, min_time)]
     for index, destination in enumerate(path.destinations):
         fn, size = path.builder(index)
         dispatch.append(
