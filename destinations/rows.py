@@ -38,14 +38,25 @@ def empty(value: Any) -> bool:
     return value is None or (isinstance(value, str | list | dict) and not value)
 
 
+CONTAINERS: Final = (str, list, dict)
+
+
 def compact(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys whose value is not None or empty (0 and False are kept)."""
-    return {key: value for key, value in body.items() if not empty(value)}
+    """The keys whose value is not None or empty (0 and False are kept); `empty` written inline."""
+    return {
+        key: value
+        for key, value in body.items()
+        if value is not None and (value or not isinstance(value, CONTAINERS))
+    }
 
 
 def unmapped(source: Mapping[str, Any], mapped: Collection[str]) -> dict[str, Any]:
     """The entries whose key is not in `mapped`, empty values left out: free properties passed through."""
-    return {key: value for key, value in source.items() if key not in mapped and not empty(value)}
+    return {
+        key: value
+        for key, value in source.items()
+        if key not in mapped and value is not None and (value or not isinstance(value, CONTAINERS))
+    }
 
 
 class Field(Protocol):
@@ -91,7 +102,13 @@ class Row:
 
 
 def to_dict(source: Any, rows: Iterable[Field]) -> dict[str, Any]:
-    """The platform fields the rows fill from `source`, in row order; empty or refused values left out."""
+    """The platform fields the rows fill from `source`, in row order; empty or refused values left out.
+
+    A compiled table (destinations/table.py) fills itself: same result, without the per-row calls."""
+    fill = getattr(rows, "fill", None)
+    if fill is not None:
+        result: dict[str, Any] = fill(source)
+        return result
     out: dict[str, Any] = {}
     for row in rows:
         value = row.value(lookup(source, row.path))
@@ -104,6 +121,6 @@ def each(items: Any, rows: Iterable[Field]) -> list[dict[str, Any]]:
     """`to_dict` of every object in a list (`contents[]`); non-objects and items that fill nothing dropped."""
     if not isinstance(items, list):
         return []
-    rows = tuple(rows)
-    mapped = (to_dict(item, rows) for item in items if isinstance(item, Mapping))
+    fill = getattr(rows, "fill", None) or functools.partial(to_dict, rows=tuple(rows))
+    mapped = (fill(item) for item in items if isinstance(item, Mapping))
     return [item for item in mapped if item]

@@ -129,8 +129,10 @@ class MetaDestination(Destination[MetaConfig]):
         return self.config.event_map.get(canonical) or fields.EVENT_NAMES.get(canonical, canonical)
 
     def _user_data(self, event: Event) -> dict[str, Any]:
-        chosen = (r for r in fields.USER_DATA if r.key != "external_id" or self.config.send_external_id)
-        return rows.to_dict(event, chosen)
+        user_data = rows.to_dict(event, fields.USER_DATA)
+        if not self.config.send_external_id:
+            user_data.pop("external_id", None)
+        return user_data
 
     def _data_processing_options(self, event: Event) -> dict[str, Any]:
         """LDU on: ["LDU"] + country/state (0/0 lets Meta geolocate). LDU off: the keys are left out,

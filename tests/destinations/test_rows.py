@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-from destinations.rows import SHA256_HEX, Row, compact, each, lookup, to_dict, unmapped
+from hypothesis import given
+from hypothesis import strategies as st
+
+from destinations.rows import SHA256_HEX, Row, compact, each, empty, lookup, to_dict, unmapped
 
 DIGEST = "ab" * 32
 
@@ -55,3 +58,13 @@ def test_each_maps_objects_and_drops_the_rest() -> None:
 def test_unmapped_keeps_free_non_empty_entries() -> None:
     """Keys the rows map, and empty values, are left out."""
     assert unmapped({"value": 1, "coupon": "X", "note": ""}, {"value"}) == {"coupon": "X"}
+
+
+VALUES = st.sampled_from([None, "", [], {}, 0, 0.0, False, "x", [0], {"a": 1}])
+
+
+@given(st.dictionaries(st.text(max_size=3), VALUES))
+def test_compact_and_unmapped_agree_with_empty(body: dict[str, object]) -> None:
+    """The inline emptiness test of `compact` and `unmapped` is `empty`, value for value."""
+    assert compact(body) == {k: v for k, v in body.items() if not empty(v)}
+    assert unmapped(body, {"a"}) == {k: v for k, v in body.items() if k != "a" and not empty(v)}
