@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -210,8 +211,7 @@ def hash_identifiers(
     hashed: dict[str, str] = {}
     warnings: list[Problem] = []
     memo = _Memo(region)
-    for key in sorted(variants):
-        variant = VARIANTS[key]
+    for key, variant in _wanted(variants):
         value = user.get(variant.field)
         if value is None or value == "":
             continue
@@ -222,26 +222,38 @@ def hash_identifiers(
     return hashed, _unique(warnings)
 
 
+@functools.cache
+def _wanted(variants: frozenset[str]) -> tuple[tuple[str, Variant], ...]:
+    """The variants by name, in name order (the order of the stored `hashed` object)."""
+    return tuple((key, VARIANTS[key]) for key in sorted(variants))
+
+
 class _Memo:
-    """One event's normalized texts and digests, so shared work is done once."""
+    """One event's cleaned and normalized texts and digests, so shared work is done once: the email's
+    three variants clean its text once, and hash once when their rules agree."""
 
     def __init__(self, region: str | None) -> None:
         self.region = region
+        self.cleaned: dict[str, str] = {}
         self.texts: dict[tuple[Normalizer, str], str | Unusable] = {}
         self.digests: dict[str, str] = {}
 
     def digest(self, variant: Variant, value: Any) -> str:
         """What hash_one gives, from remembered work where there is some."""
-        text = _text(value)
-        if HASHED.match(text):
+        raw = value if type(value) is str else str(value)
+        text = self.cleaned.get(raw)
+        if text is None:
+            text = self.cleaned[raw] = _text(raw)
+        if len(text) == 64 and HASHED.match(text):
             return text.lower()
         key = (variant.normalize, text)
-        if key not in self.texts:
+        normalized = self.texts.get(key)
+        if normalized is None:
             try:
-                self.texts[key] = variant.normalize(value, self.region)
+                normalized = variant.normalize(value, self.region)
             except Unusable as exc:
-                self.texts[key] = exc
-        normalized = self.texts[key]
+                normalized = exc
+            self.texts[key] = normalized
         if isinstance(normalized, Unusable):
             raise normalized
         if variant.then is not None:

@@ -12,6 +12,7 @@ three corners, each handled here so the result is what `json` would give:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -40,12 +41,13 @@ def dumps_text(document: Any) -> str:
     return dumps(document).decode()
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse JSON, exactly as `json.loads` would."""
+def loads(text: str | bytes, parse_constant: Callable[[str], Any] | None = None) -> Any:
+    """Parse JSON, exactly as `json.loads(text, parse_constant=...)` would. orjson refuses NaN and
+    the infinities, so a document holding one is parsed by `json`, which calls `parse_constant`."""
     raw = text.encode() if isinstance(text, str) else text
     if LONG_NUMBER in raw.translate(DIGITS_AS_ZERO):
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=parse_constant)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=parse_constant)

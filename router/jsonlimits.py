@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, Final
+
+from router import jsoncodec
 
 MAX_DEPTH: Final = 32
 """Deepest nesting of objects and arrays a client document may have."""
@@ -19,13 +20,25 @@ class TooComplex(ValueError):
 
 
 def loads(body: bytes | str, parse_constant: Callable[[str], Any] | None = None) -> Any:
-    """json.loads, then check(); a document too deep for the parser is TooComplex, not RecursionError."""
+    """json.loads (through router/jsoncodec.py: orjson, same result), then check() unless the body is
+    too small to break a limit; a document too deep for the parser is TooComplex, not RecursionError."""
+    raw = body.encode() if isinstance(body, str) else body
     try:
-        document = json.loads(body, parse_constant=parse_constant)
+        document = jsoncodec.loads(raw, parse_constant=parse_constant)
     except RecursionError as exc:
         raise _too_deep() from exc
-    check(document)
+    if not within_by_size(raw):
+        check(document)
     return document
+
+
+def within_by_size(raw: bytes) -> bool:
+    """True when the text alone shows every limit holds, so the walk can be skipped (single events):
+    - a string of more than MAX_STRING characters takes more bytes than that (a character is >= 1 byte);
+    - an object with more than MAX_KEYS keys takes at least 5 bytes per distinct key (`"k":0,`);
+    - nesting deeper than MAX_DEPTH takes more than MAX_DEPTH `{` or `[`, counted even inside strings.
+    """
+    return len(raw) <= 5 * MAX_KEYS and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
 
 
 def check(document: Any) -> None:

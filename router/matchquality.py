@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -54,9 +55,9 @@ def identifiers(
 ) -> frozenset[str]:
     """The identifiers (and malformed markers) `event` carries for a destination of type `platform`
     reading the hashed `variants`; `warned` holds the ingest's warning paths for this event."""
-    stems = {key.partition("_")[0] for key in event.get("hashed", {}) if key in variants}
+    stems = {_stem(key) for key in variants.intersection(event.get("hashed", {}))}
     ids = {key: value for key, value in event.get("ids", {}).items() if value}
-    found = {name for name in ("email", "phone", "external_id") if name.partition("_")[0] in stems}
+    found = {name for name in ("email", "phone", "external_id") if _stem(name) in stems}
     user = event.get("user", {})
     if user.get("ip") and user.get("user_agent"):
         found.add("ip_ua")
@@ -66,6 +67,12 @@ def identifiers(
     if PHONE_WARNING in warned and any(v.startswith("phone") for v in variants):
         found.add("malformed_phone")
     return frozenset(found)
+
+
+@functools.cache
+def _stem(key: str) -> str:
+    """`email_google` -> `email`: the identifier a hashed variant is a form of."""
+    return key.partition("_")[0]
 
 
 def _platform_ids(ids: Mapping[str, Any], platform: PlatformIds) -> set[str]:

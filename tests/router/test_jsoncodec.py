@@ -50,3 +50,22 @@ def test_nan_and_infinities_are_an_error_not_a_null() -> None:
         with pytest.raises(ValueError):
             jsoncodec.dumps({"value": bad})
     assert jsoncodec.dumps({"value": None}) == b'{"value":null}'
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+@pytest.mark.parametrize("text", ['{"v": NaN}', "[Infinity]", '{"a": [-Infinity]}'])
+def test_constants_reach_parse_constant_as_with_json(text: str) -> None:
+    """orjson refuses NaN and the infinities; `loads` then parses with `json`, which asks parse_constant."""
+    with pytest.raises(ValueError, match="is not JSON"):
+        jsoncodec.loads(text, parse_constant=_refuse)
+    assert json.dumps(jsoncodec.loads(text)) == json.dumps(json.loads(text))
+
+
+@given(DOCUMENTS)
+def test_loads_with_parse_constant_is_json_loads(document: Any) -> None:
+    """Documents without constants parse the same with or without a parse_constant."""
+    text = json.dumps(document)
+    assert jsoncodec.loads(text, parse_constant=_refuse) == json.loads(text, parse_constant=_refuse)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from starlette.types import Message
 
@@ -279,3 +281,33 @@ def test_a_trickling_body_gets_408(
     status, took = asyncio.run(slow_request(config, path, headers))
     assert status == 408
     assert took < 3
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    max_leaves=60,
+)
+
+
+@given(json_values)
+def test_a_body_within_the_size_bound_always_passes_the_walk(document: Any) -> None:
+    """`within_by_size` lets the ingest skip the walk only where the walk could not fail."""
+    raw = json.dumps(document).encode()
+    if jsonlimits.within_by_size(raw):
+        jsonlimits.check(document)
+
+
+def test_what_only_the_walk_can_refuse_is_never_within_the_size_bound() -> None:
+    """Each limit's smallest breach is too big (or too nested) for the size bound."""
+    breaches = [
+        nested(33),
+        {"k": "x" * (jsonlimits.MAX_STRING + 1)},
+        {str(i): 0 for i in range(jsonlimits.MAX_KEYS + 1)},
+        {"": 0, **{chr(0x61 + i % 26) * (1 + i // 26): 0 for i in range(jsonlimits.MAX_KEYS)}},
+    ]
+    for document in breaches:
+        raw = json.dumps(document, separators=(",", ":")).encode()
+        assert not jsonlimits.within_by_size(raw)
+        with pytest.raises(jsonlimits.TooComplex):
+            jsonlimits.check(document)

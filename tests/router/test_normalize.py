@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from router.aliases import canonical_name
 from router.context import RequestContext
 from router.identity import VARIANTS
-from router.normalize import normalize
+from router.normalize import json_copy, normalize
 
 RECEIVED_MS = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * 1000
 ALL = frozenset(VARIANTS)
@@ -383,3 +384,14 @@ def test_postal_code_is_kept_raw_only_when_the_operator_opts_in() -> None:
     hashed_zip = {"event_name": "lead", "user": {"zip": "a" * 64}}
     event = normalize(hashed_zip, server(), ALL, keep_postal_code=True).event
     assert event is not None and "postal_code" not in event["user"]
+
+
+def test_json_copy_is_a_deep_copy_of_parsed_json() -> None:
+    """The properties' copy equals deepcopy's and shares no container with the client's document."""
+    raw: dict[str, Any] = {"a": [1, {"b": [2.5, None, True, "x"]}], "c": {"d": {}}, "e": (1, [2])}
+    copied = json_copy(raw)
+    assert copied == copy.deepcopy(raw)
+    copied["a"][1]["b"].append("more")
+    copied["c"]["d"]["new"] = 1
+    copied["e"][1].append(3)
+    assert raw == {"a": [1, {"b": [2.5, None, True, "x"]}], "c": {"d": {}}, "e": (1, [2])}
