@@ -11,7 +11,7 @@ object (`user`, `hashed`, `properties`) is fetched once, a `rows.Row` is inlined
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Generic, TypeVar
 
@@ -30,7 +30,7 @@ class Table(tuple[F, ...], Generic[F]):
     fill: Fill
     source: str
 
-    def __new__(cls, rows: Iterable[F]) -> Table[F]:
+    def __new__(cls, *rows: F) -> Table[F]:
         table = super().__new__(cls, rows)
         table.source = _source(table)
         table.fill = _compiled(table, table.source)

@@ -59,23 +59,21 @@ def hashed(key: str, name: str) -> Row:
 
 
 USER_DATA: Final = Table[Row](
-    (
-        hashed("em", "email"),
-        hashed("ph", "phone"),  # digits with the country code, no "+" (not `phone_e164`)
-        hashed("fn", "first_name"),
-        hashed("ln", "last_name"),
-        hashed("ge", "gender"),
-        hashed("db", "date_of_birth"),
-        hashed("ct", "city"),
-        hashed("st", "state"),
-        hashed("zp", "zip"),
-        hashed("country", "country"),
-        hashed("external_id", "external_id"),  # left out when `send_external_id: false`
-        Row("client_ip_address", "user.ip"),  # raw: Meta never wants it hashed
-        Row("client_user_agent", "user.user_agent"),  # raw; required for website events
-        Row("fbc", "ids.fbc", pattern=CLICK_ID),  # raw, byte for byte (5-segment values included)
-        Row("fbp", "ids.fbp", pattern=CLICK_ID),  # raw, byte for byte
-    )
+    hashed("em", "email"),
+    hashed("ph", "phone"),  # digits with the country code, no "+" (not `phone_e164`)
+    hashed("fn", "first_name"),
+    hashed("ln", "last_name"),
+    hashed("ge", "gender"),
+    hashed("db", "date_of_birth"),
+    hashed("ct", "city"),
+    hashed("st", "state"),
+    hashed("zp", "zip"),
+    hashed("country", "country"),
+    hashed("external_id", "external_id"),  # left out when `send_external_id: false`
+    Row("client_ip_address", "user.ip"),  # raw: Meta never wants it hashed
+    Row("client_user_agent", "user.user_agent"),  # raw; required for website events
+    Row("fbc", "ids.fbc", pattern=CLICK_ID),  # raw, byte for byte (5-segment values included)
+    Row("fbp", "ids.fbp", pattern=CLICK_ID),  # raw, byte for byte
 )
 """`user_data` rows. Only `hashed.*` personal data is read, never a raw identifier."""
 
@@ -83,38 +81,30 @@ IDENTITY_VARIANTS: Final = frozenset(row.path.removeprefix("hashed.") for row in
 """The router/identity.py variants the rows above read."""
 
 EVENT: Final = Table[Row](
-    (
-        Row("event_id", "event_id"),
-        Row("event_source_url", "page.url", pattern=HTTP_URL),
-        Row("referrer_url", "page.referrer", pattern=HTTP_URL),
-    )
+    Row("event_id", "event_id"),
+    Row("event_source_url", "page.url", pattern=HTTP_URL),
+    Row("referrer_url", "page.referrer", pattern=HTTP_URL),
 )
 """Plain top-level event fields; event_name, event_time and action_source are computed."""
 
 CUSTOM_DATA: Final = Table[Row](
-    (
-        Row("value", "properties.value"),
-        Row(
-            "currency", "properties.currency"
-        ),  # kept as sent (upper case); the SDK lower-cases, both accepted
-        Row("order_id", "properties.order_id"),
-        Row("content_type", "properties.content_type"),
-        Row("search_string", "properties.search_string"),
-        Row("num_items", "properties.num_items"),
-        Row("status", "properties.status"),
-    )
+    Row("value", "properties.value"),
+    Row("currency", "properties.currency"),  # kept as sent (upper case); the SDK lower-cases, both accepted
+    Row("order_id", "properties.order_id"),
+    Row("content_type", "properties.content_type"),
+    Row("search_string", "properties.search_string"),
+    Row("num_items", "properties.num_items"),
+    Row("status", "properties.status"),
 )
 """`custom_data` rows copied as they are; `contents` and `content_ids` are built from CONTENT rows."""
 
 CONTENT: Final = Table[Row](
-    (
-        Row("id", "id"),
-        Row("quantity", "quantity"),
-        Row("item_price", "price"),
-        Row("title", "name"),
-        Row("category", "category"),
-        Row("brand", "brand"),
-    )
+    Row("id", "id"),
+    Row("quantity", "quantity"),
+    Row("item_price", "price"),
+    Row("title", "name"),
+    Row("category", "category"),
+    Row("brand", "brand"),
 )
 """One `contents[]` item <- one canonical `properties.contents[]` item."""
 

@@ -82,24 +82,20 @@ def hashed(key: str, name: str) -> Row:
 
 
 USER_DATA: Final = Table[Row](
-    (
-        hashed("em", "email"),  # trimmed, lower-case
-        hashed("ph", "phone"),  # digits with the country code, no "+", no leading zeros (not `phone_e164`)
-        hashed("ge", "gender"),  # m or f; Pinterest's "n" (non-binary) has no canonical value yet
-        hashed("db", "date_of_birth"),  # YYYYMMDD
-        hashed("ln", "last_name"),  # spec: "in lowercase" (trim + lower, not the letters-only variant)
-        hashed("fn", "first_name"),  # spec: "in lowercase"
-        hashed("ct", "city"),  # lower-case, no spaces or punctuation
-        hashed("st", "state"),  # 2-letter code, lower-case
-        hashed("zp", "zip"),  # spec: "only digits"; US ZIP+4 keeps the 5 digits, see the report on letters
-        hashed("country", "country"),  # ISO 3166-1 alpha-2, lower-case
-        hashed("external_id", "external_id"),  # spec names no rule; trim + lower as Segment and Stape do
-        Row("client_ip_address", "user.ip"),  # raw IPv4 or IPv6
-        Row("client_user_agent", "user.user_agent"),  # raw
-        Row(
-            "click_id", "ids.epik", pattern=CLICK_ID
-        ),  # raw: "stored in _epik cookie ... or &epik= in the URL"
-    )
+    hashed("em", "email"),  # trimmed, lower-case
+    hashed("ph", "phone"),  # digits with the country code, no "+", no leading zeros (not `phone_e164`)
+    hashed("ge", "gender"),  # m or f; Pinterest's "n" (non-binary) has no canonical value yet
+    hashed("db", "date_of_birth"),  # YYYYMMDD
+    hashed("ln", "last_name"),  # spec: "in lowercase" (trim + lower, not the letters-only variant)
+    hashed("fn", "first_name"),  # spec: "in lowercase"
+    hashed("ct", "city"),  # lower-case, no spaces or punctuation
+    hashed("st", "state"),  # 2-letter code, lower-case
+    hashed("zp", "zip"),  # spec: "only digits"; US ZIP+4 keeps the 5 digits, see the report on letters
+    hashed("country", "country"),  # ISO 3166-1 alpha-2, lower-case
+    hashed("external_id", "external_id"),  # spec names no rule; trim + lower as Segment and Stape do
+    Row("client_ip_address", "user.ip"),  # raw IPv4 or IPv6
+    Row("client_user_agent", "user.user_agent"),  # raw
+    Row("click_id", "ids.epik", pattern=CLICK_ID),  # raw: "stored in _epik cookie ... or &epik= in the URL"
 )
 """`user_data` rows. Only `hashed.*` personal data is read, never a raw identifier."""
 
@@ -107,33 +103,27 @@ IDENTITY_VARIANTS: Final = frozenset(row.path.removeprefix("hashed.") for row in
 """The router/identity.py variants the rows above read."""
 
 EVENT: Final = Table[Row](
-    (
-        Row("event_id", "event_id"),  # the dedup key shared with the Pinterest tag
-        Row("event_source_url", "page.url", pattern=HTTP_URL),
-    )
+    Row("event_id", "event_id"),  # the dedup key shared with the Pinterest tag
+    Row("event_source_url", "page.url", pattern=HTTP_URL),
 )
 """Plain top-level event fields; event_name, action_source, event_time, opt_out and language are computed."""
 
 CUSTOM_DATA: Final = Table[Row](
-    (
-        Row("currency", "properties.currency"),  # ISO 4217, upper-case as stored
-        Row("order_id", "properties.order_id"),
-        Row("search_string", "properties.search_string"),
-        Row("content_name", "properties.content_name"),
-        Row("content_category", "properties.content_category"),
-        Row("content_brand", "properties.content_brand"),
-    )
+    Row("currency", "properties.currency"),  # ISO 4217, upper-case as stored
+    Row("order_id", "properties.order_id"),
+    Row("search_string", "properties.search_string"),
+    Row("content_name", "properties.content_name"),
+    Row("content_category", "properties.content_category"),
+    Row("content_brand", "properties.content_brand"),
 )
 """`custom_data` rows copied as strings; value, num_items, contents and content_ids are computed.
 Free canonical properties are never passed through: `custom_data` rejects unknown keys."""
 
 CONTENT: Final = Table[Row](
-    (
-        Row("id", "id"),
-        Row("item_name", "name"),
-        Row("item_category", "category"),
-        Row("item_brand", "brand"),
-    )
+    Row("id", "id"),
+    Row("item_name", "name"),
+    Row("item_category", "category"),
+    Row("item_brand", "brand"),
 )
 """One `contents[]` item <- one canonical `properties.contents[]` item; item_price (a decimal string) and
 quantity (an integer) are computed."""

@@ -139,19 +139,17 @@ def hashed(key: str, variant: str) -> Row:
 
 
 USER: Final = Table[Row](
-    (
-        # Reddit: trim, lower-case, cut the local part at its first "+", drop every non-alphanumeric character
-        # of the local part, then SHA-256 (Reddit's "Manual Advanced Matching" page: `Al.ice$+Apple@Example.Com`
-        # -> `alice@example.com` -> ff8d9819...): the `email_reddit` variant, not the generic `email`.
-        hashed("email", "email_reddit"),
-        # Reddit: country and area code, no extension, digits with a leading "+" (`+15554441234` ->
-        # e5b124c5...): exactly E.164, so `phone_e164`, not the no-plus `phone`.
-        hashed("phone_number", "phone_e164"),
-        hashed("external_id", "external_id"),  # advertiser id; Reddit takes it plain or hashed
-        Row("ip_address", "user.ip"),  # raw here; the adapter hashes it unless `hash_ip_address: false`
-        Row("user_agent", "user.user_agent"),  # raw, never hashed
-        Row("uuid", "ids.rdt_uuid", pattern=RDT_UUID),  # raw `_rdt_uuid` cookie, never hashed
-    )
+    # Reddit: trim, lower-case, cut the local part at its first "+", drop every non-alphanumeric character
+    # of the local part, then SHA-256 (Reddit's "Manual Advanced Matching" page: `Al.ice$+Apple@Example.Com`
+    # -> `alice@example.com` -> ff8d9819...): the `email_reddit` variant, not the generic `email`.
+    hashed("email", "email_reddit"),
+    # Reddit: country and area code, no extension, digits with a leading "+" (`+15554441234` ->
+    # e5b124c5...): exactly E.164, so `phone_e164`, not the no-plus `phone`.
+    hashed("phone_number", "phone_e164"),
+    hashed("external_id", "external_id"),  # advertiser id; Reddit takes it plain or hashed
+    Row("ip_address", "user.ip"),  # raw here; the adapter hashes it unless `hash_ip_address: false`
+    Row("user_agent", "user.user_agent"),  # raw, never hashed
+    Row("uuid", "ids.rdt_uuid", pattern=RDT_UUID),  # raw `_rdt_uuid` cookie, never hashed
 )
 """`user` rows (match keys). Only `hashed.*` personal data is read, never a raw identifier."""
 
@@ -164,20 +162,16 @@ IDENTITY_VARIANTS: Final = frozenset(
 """The router/identity.py variants the rows above read."""
 
 EVENT: Final = Table[Row](
-    (
-        Row("event_source_url", "page.url", pattern=HTTP_URL),  # WEBSITE events only (v3)
-        Row("click_id", "ids.rdt_cid"),  # the `rdt_cid` URL parameter / `_rdt_cid` cookie, raw
-    )
+    Row("event_source_url", "page.url", pattern=HTTP_URL),  # WEBSITE events only (v3)
+    Row("click_id", "ids.rdt_cid"),  # the `rdt_cid` URL parameter / `_rdt_cid` cookie, raw
 )
 """Plain top-level event fields; event_at, action_source, type, metadata and user are computed."""
 
 PRODUCT: Final = Table[Row](
-    (
-        Row("id", "id"),
-        Row("name", "name"),
-        Row("category", "category"),
-        Row("quantity", "quantity"),  # new in v3
-        Row("item_price", "price"),  # new in v3, base currency units
-    )
+    Row("id", "id"),
+    Row("name", "name"),
+    Row("category", "category"),
+    Row("quantity", "quantity"),  # new in v3
+    Row("item_price", "price"),  # new in v3, base currency units
 )
 """One `metadata.products[]` item <- one canonical `properties.contents[]` item (brand has no field)."""

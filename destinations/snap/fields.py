@@ -95,25 +95,21 @@ def hashed(key: str, variant: str) -> Row:
 
 
 USER_DATA: Final = Table[Row](
-    (
-        hashed("em", "email"),  # trim + lower-case [doc Parameters]
-        hashed("ph", "phone"),  # digits with the country code, no "+", no leading 00 or trunk 0 [doc]
-        hashed("fn", "first_name_letters"),  # lower-case letters only, no punctuation, UTF-8 kept [doc]
-        hashed("ln", "last_name_letters"),  # as fn [doc]
-        hashed("ge", "gender"),  # m / f (Segment maps male/female)
-        hashed("db", "date_of_birth"),  # YYYYMMDD (unconfirmed in Snap's docs; Segment and 3p schemas)
-        hashed("ct", "city"),  # lower-case, no spaces or punctuation (Segment strips whitespace)
-        hashed("st", "state"),  # 2-letter code, lower-case (Segment maps US state names)
-        hashed("zp", "zip"),  # lower-case, no spaces
-        hashed("country", "country"),  # ISO 3166-1 alpha-2, lower-case
-        hashed("external_id", "external_id"),  # trim + lower-case, then SHA-256 (Segment sends a list)
-        Row(
-            "client_ip_address", "user.ip"
-        ),  # raw: v3 does not hash the IP (SDK openapi, Segment, RudderStack)
-        Row("client_user_agent", "user.user_agent"),  # raw
-        Row("sc_click_id", "ids.sccid"),  # raw: the ScCid landing-page parameter, byte for byte
-        Row("sc_cookie1", "ids.scid"),  # raw: the Snap Pixel first-party cookie _scid
-    )
+    hashed("em", "email"),  # trim + lower-case [doc Parameters]
+    hashed("ph", "phone"),  # digits with the country code, no "+", no leading 00 or trunk 0 [doc]
+    hashed("fn", "first_name_letters"),  # lower-case letters only, no punctuation, UTF-8 kept [doc]
+    hashed("ln", "last_name_letters"),  # as fn [doc]
+    hashed("ge", "gender"),  # m / f (Segment maps male/female)
+    hashed("db", "date_of_birth"),  # YYYYMMDD (unconfirmed in Snap's docs; Segment and 3p schemas)
+    hashed("ct", "city"),  # lower-case, no spaces or punctuation (Segment strips whitespace)
+    hashed("st", "state"),  # 2-letter code, lower-case (Segment maps US state names)
+    hashed("zp", "zip"),  # lower-case, no spaces
+    hashed("country", "country"),  # ISO 3166-1 alpha-2, lower-case
+    hashed("external_id", "external_id"),  # trim + lower-case, then SHA-256 (Segment sends a list)
+    Row("client_ip_address", "user.ip"),  # raw: v3 does not hash the IP (SDK openapi, Segment, RudderStack)
+    Row("client_user_agent", "user.user_agent"),  # raw
+    Row("sc_click_id", "ids.sccid"),  # raw: the ScCid landing-page parameter, byte for byte
+    Row("sc_cookie1", "ids.scid"),  # raw: the Snap Pixel first-party cookie _scid
 )
 """`user_data` rows. Only `hashed.*` personal data is read, never a raw identifier."""
 
@@ -121,33 +117,27 @@ IDENTITY_VARIANTS: Final = frozenset(row.path.removeprefix("hashed.") for row in
 """The router/identity.py variants the rows above read."""
 
 EVENT: Final = Table[Row](
-    (
-        Row("event_id", "event_id"),  # dedup with the Pixel's client_dedup_id (48 h per Stape, unconfirmed)
-        Row("event_source_url", "page.url", pattern=HTTP_URL),
-    )
+    Row("event_id", "event_id"),  # dedup with the Pixel's client_dedup_id (48 h per Stape, unconfirmed)
+    Row("event_source_url", "page.url", pattern=HTTP_URL),
 )
 """Plain top-level event fields; event_name, event_time, action_source and the LDU flag are computed."""
 
 CUSTOM_DATA: Final = Table[Row](
-    (
-        Row("value", "properties.value"),  # number (openapi `CustomData.value`)
-        Row("currency", "properties.currency"),  # ISO 4217, upper case as stored
-        Row("order_id", "properties.order_id"),
-        Row("content_type", "properties.content_type"),
-        Row("search_string", "properties.search_string"),
-        Row("num_items", "properties.num_items"),
-        Row("status", "properties.status"),
-    )
+    Row("value", "properties.value"),  # number (openapi `CustomData.value`)
+    Row("currency", "properties.currency"),  # ISO 4217, upper case as stored
+    Row("order_id", "properties.order_id"),
+    Row("content_type", "properties.content_type"),
+    Row("search_string", "properties.search_string"),
+    Row("num_items", "properties.num_items"),
+    Row("status", "properties.status"),
 )
 """`custom_data` rows copied as they are; `contents` and `content_ids` are built from CONTENT rows."""
 
 CONTENT: Final = Table[TextRow](
-    (
-        TextRow("id", "id"),
-        TextRow("quantity", "quantity"),
-        TextRow("item_price", "price"),
-        TextRow("brand", "brand"),
-    )
+    TextRow("id", "id"),
+    TextRow("quantity", "quantity"),
+    TextRow("item_price", "price"),
+    TextRow("brand", "brand"),
 )
 """One `contents[]` item <- one canonical item. Snap's schema and example send these as strings."""
 

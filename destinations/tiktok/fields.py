@@ -160,20 +160,18 @@ def hashed(key: str, variant: str, *, as_list: bool = False) -> Row:
 
 
 USER: Final = Table[Row](
-    (
-        hashed("email", "email", as_list=True),  # [doc] trim + lower-case, then SHA-256
-        hashed("phone", "phone_e164", as_list=True),  # [doc] E.164 WITH the "+": "+12133734253"
-        hashed("external_id", "external_id", as_list=True),  # [doc] SHA-256 of your user id
-        hashed("first_name", "first_name_letters"),  # [3p] "lowercase without any punctuation"
-        hashed("last_name", "last_name_letters"),  # [3p] same rule as first_name
-        hashed("zip_code", "zip"),  # [3p] lower-case, no spaces (Segment keeps a ZIP+4 suffix; we cut it)
-        Row("country", "user.country", matches(COUNTRY)),  # [3p] unhashed; ISO-2 lower-case as stored
-        Row("ip", "user.ip", is_ip),  # [doc] unhashed public IP
-        Row("user_agent", "user.user_agent", is_raw_text),  # [doc] unhashed
-        Row("locale", "user.language", matches(LOCALE)),  # [doc] BCP 47
-        Row("ttclid", "ids.ttclid", is_raw_text),  # [doc] click id from the landing URL, byte for byte
-        Row("ttp", "ids.ttp", is_raw_text),  # [doc] the _ttp cookie, byte for byte
-    )
+    hashed("email", "email", as_list=True),  # [doc] trim + lower-case, then SHA-256
+    hashed("phone", "phone_e164", as_list=True),  # [doc] E.164 WITH the "+": "+12133734253"
+    hashed("external_id", "external_id", as_list=True),  # [doc] SHA-256 of your user id
+    hashed("first_name", "first_name_letters"),  # [3p] "lowercase without any punctuation"
+    hashed("last_name", "last_name_letters"),  # [3p] same rule as first_name
+    hashed("zip_code", "zip"),  # [3p] lower-case, no spaces (Segment keeps a ZIP+4 suffix; we cut it)
+    Row("country", "user.country", matches(COUNTRY)),  # [3p] unhashed; ISO-2 lower-case as stored
+    Row("ip", "user.ip", is_ip),  # [doc] unhashed public IP
+    Row("user_agent", "user.user_agent", is_raw_text),  # [doc] unhashed
+    Row("locale", "user.language", matches(LOCALE)),  # [doc] BCP 47
+    Row("ttclid", "ids.ttclid", is_raw_text),  # [doc] click id from the landing URL, byte for byte
+    Row("ttp", "ids.ttp", is_raw_text),  # [doc] the _ttp cookie, byte for byte
 )
 """`user` rows. city and state are left out: TikTok wants them unhashed (Segment, RudderStack) and the
 router keeps them only hashed. date_of_birth and gender are not TikTok fields."""
@@ -182,35 +180,29 @@ IDENTITY_VARIANTS: Final = frozenset(r.path.removeprefix("hashed.") for r in USE
 """The router/identity.py variants the rows above read."""
 
 PAGE: Final = Table[Row](
-    (
-        Row("url", "page.url", matches(HTTP_URL)),
-        Row("referrer", "page.referrer", matches(HTTP_URL)),
-    )
+    Row("url", "page.url", matches(HTTP_URL)),
+    Row("referrer", "page.referrer", matches(HTTP_URL)),
 )
 """`page` rows: where the event happened (recommended for web events)."""
 
 PROPERTIES: Final = Table[Row](
-    (
-        Row("value", "properties.value", is_number),
-        Row("currency", "properties.currency", matches(CURRENCY)),  # ISO 4217, upper case
-        Row("content_type", "properties.content_type", one_of(CONTENT_TYPES)),
-        Row("order_id", "properties.order_id", is_id, cast=as_id),
-        Row("search_string", "properties.search_string", is_id),
-        Row("num_items", "properties.num_items", is_count),
-    )
+    Row("value", "properties.value", is_number),
+    Row("currency", "properties.currency", matches(CURRENCY)),  # ISO 4217, upper case
+    Row("content_type", "properties.content_type", one_of(CONTENT_TYPES)),
+    Row("order_id", "properties.order_id", is_id, cast=as_id),
+    Row("search_string", "properties.search_string", is_id),
+    Row("num_items", "properties.num_items", is_count),
 )
 """`properties` rows; `contents` is built from CONTENT rows. No `content_ids`: Segment notes it must not
 be sent together with `contents`."""
 
 CONTENT: Final = Table[Row](
-    (
-        Row("content_id", "id", is_id, cast=as_id),
-        Row("content_name", "name", is_id),
-        Row("content_category", "category", is_id),
-        Row("brand", "brand", is_id),
-        Row("price", "price", is_number),  # the unit price; `value` is the order total
-        Row("quantity", "quantity", is_count),
-    )
+    Row("content_id", "id", is_id, cast=as_id),
+    Row("content_name", "name", is_id),
+    Row("content_category", "category", is_id),
+    Row("brand", "brand", is_id),
+    Row("price", "price", is_number),  # the unit price; `value` is the order total
+    Row("quantity", "quantity", is_count),
 )
 """One `properties.contents[]` item <- one canonical `properties.contents[]` item."""
 

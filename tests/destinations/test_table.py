@@ -102,12 +102,10 @@ class Doubled:
 def test_a_table_calls_other_row_types_and_inlines_rows() -> None:
     """Three-level paths, shared parents, a custom row type, list rows and patterns in one table."""
     table = Table[Any](
-        (
-            Row("em", "a.b.email", as_list=True, pattern=SHA256_HEX),
-            Row("n", "a.b.n"),
-            Doubled("d", "a.c"),
-            Row("code", "top", pattern=re.compile(r"[a-z]+")),
-        )
+        Row("em", "a.b.email", as_list=True, pattern=SHA256_HEX),
+        Row("n", "a.b.n"),
+        Doubled("d", "a.c"),
+        Row("code", "top", pattern=re.compile(r"[a-z]+")),
     )
     assert table.fill({"a": {"b": {"email": DIGEST.upper(), "n": 0}, "c": 2}, "top": "ABC"}) == {
         "em": [DIGEST],
