@@ -4,7 +4,10 @@ Tables, states and rules are those of `router.queue.sqlite`; read its docstring 
 as long as they have a delivery row; settle and release only touch `inflight` rows; keys are never
 reused; an event with no destinations is remembered for dedup and gets a key but no row; an
 enqueue over `max_depth` raises QueueFull before writing anything. The same contract tests run on
-both backends. Every method runs one transaction and returns after COMMIT.
+both backends. Every method runs one transaction and returns after COMMIT. `enqueue` calls that
+arrive while one is being stored share the next transaction (router/queue/groupcommit.py): one
+COMMIT and one upsert of the hourly counts per group instead of per request, so concurrent requests
+no longer queue on the count rows' locks.
 
 Connections: a small psycopg pool (1 to 5 by default), autocommit off, one explicit transaction
 per call. A connection that sat in the pool for more than IDLE_CHECK seconds is checked (one round
@@ -66,6 +69,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor
@@ -86,6 +90,7 @@ from router.queue.base import (
     outcome_row,
 )
 from router.queue.depth import DepthBound
+from router.queue.groupcommit import GroupCommit
 
 STATES = ("pending", "inflight", "dead", "skipped")
 POOL_MIN = 1
@@ -297,13 +302,18 @@ PRUNE_ORPHANS = "DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries W
 PURGE_SEEN = "DELETE FROM seen WHERE received_at < %s"
 
 ADD_DELIVERY_COUNT = """
-INSERT INTO delivery_counts AS c (destination, bucket, outcome, reason, count) VALUES (%s, %s, %s, %s, %s)
+INSERT INTO delivery_counts AS c (destination, bucket, outcome, reason, count)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::bigint[])
 ON CONFLICT (destination, bucket, outcome, reason) DO UPDATE SET count = c.count + EXCLUDED.count
 """
 ADD_MATCH_COUNT = """
-INSERT INTO match_counts AS c (destination, bucket, identifier, count) VALUES (%s, %s, %s, %s)
+INSERT INTO match_counts AS c (destination, bucket, identifier, count)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[])
 ON CONFLICT (destination, bucket, identifier) DO UPDATE SET count = c.count + EXCLUDED.count
 """
+"""Count upserts take their rows as one array per column: one statement however many rows (an
+`executemany` of 50 rows cost about 1 ms of the router's CPU per ingest transaction). The rows are
+unique and in key order, so concurrent writers lock them in one order."""
 SUM_DELIVERY_COUNTS = """
 SELECT destination, outcome, reason, SUM(count) FROM delivery_counts WHERE bucket >= %s
 GROUP BY destination, outcome, reason
@@ -347,6 +357,7 @@ class PostgresQueue:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
         self._depth_bound = DepthBound()
+        self._group: GroupCommit[_Call, list[int | None]] = GroupCommit(self._enqueue_group, concurrency=2)
 
     def __repr__(self) -> str:
         return f"PostgresQueue({self.target!r}, instance_id={self.instance_id!r})"
@@ -379,17 +390,33 @@ class PostgresQueue:
             await pool.close()
 
     async def enqueue(self, events: Sequence[NewEvent]) -> list[int | None]:
-        """Persist new events and their delivery rows in one transaction; duplicates get None."""
+        """Persist new events and their delivery rows in one transaction, shared with the enqueues
+        waiting at the same time (group commit); duplicates get None."""
         rows = [_enqueue_params(event, time.time()) for event in events]
         if not rows:
             return []
-        new_rows = sum(len(row["destinations"]) for row in rows)
+        return await self._group.submit(_Call(list(events), rows))
+
+    async def _enqueue_group(self, calls: list[_Call]) -> list[list[int | None] | Exception]:
+        """Every call's events in one transaction, each call's room checked after the calls before it
+        were written; the counts added once for all. A call without room gets QueueFull, writes nothing."""
+        results: list[list[int | None] | Exception] = []
+        stored: list[NewEvent] = []
+        keys: list[int | None] = []
         async with self._transaction() as cur:
-            await self._check_room(cur, new_rows)
-            keys = await _insert(cur, rows)
-            await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(events, keys)))
-            await _add(cur, ADD_MATCH_COUNT, counts.match_rows(counts.matched(events, keys)))
-            return keys
+            for call in calls:
+                try:
+                    await self._check_room(cur, sum(len(row["destinations"]) for row in call.rows))
+                except QueueFull as exc:
+                    results.append(exc)
+                    continue
+                found = await _insert(cur, call.rows)
+                results.append(found)
+                stored += call.events
+                keys += found
+            await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
+            await _add(cur, ADD_MATCH_COUNT, counts.match_rows(counts.matched(stored, keys)))
+        return results
 
     async def recover(self) -> int:
         """Hand back the deliveries this instance holds; another router's leases are left alone,
@@ -595,6 +622,14 @@ async def _scalar(cur: Cursor) -> Any:
     return row[0]
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One `enqueue` call waiting for its group: the events and their ENQUEUE parameters."""
+
+    events: list[NewEvent]
+    rows: list[dict[str, Any]]
+
+
 def _enqueue_params(event: NewEvent, now: float) -> dict[str, Any]:
     """The ENQUEUE parameters of one event; encoding fails here, before any transaction."""
     payload = jsoncodec.dumps_text(event.payload)
@@ -652,9 +687,9 @@ async def _record_all(cur: Cursor, recorded: list[dict[str, Any]]) -> set[int]:
 
 
 async def _add(cur: Cursor, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Upsert count rows (already in key order, so concurrent writers lock them in one order)."""
+    """Upsert count rows (unique, in key order) in one statement: the rows go as column arrays."""
     if rows:
-        await cur.executemany(statement, rows)
+        await cur.execute(statement, [list(column) for column in zip(*rows, strict=True)])
 
 
 async def _depth(cur: Cursor) -> int:

@@ -56,6 +56,7 @@ from router.queue.base import (
     outcome_row,
 )
 from router.queue.depth import DepthBound
+from router.queue.groupcommit import GroupCommit
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -246,8 +247,7 @@ class SqliteQueue:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._depth_bound = DepthBound()
-        self._waiting: list[tuple[list[NewEvent], asyncio.Future[list[int | None]]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[list[NewEvent], list[int | None]] = GroupCommit(self._enqueue_group)
 
     async def __aenter__(self) -> SqliteQueue:
         await self.open()
@@ -282,31 +282,13 @@ class SqliteQueue:
         """Persist new events and their delivery rows in one transaction; duplicates get None."""
         if self._conn is None:
             raise RuntimeError(f"queue {self.path} is not open; await open() first")
-        answer: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((list(events), answer))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_waiting())
-        return await answer
+        return await self._group.submit(list(events))
 
-    async def _commit_waiting(self) -> None:
-        """Commit every waiting enqueue in one transaction, until none waits (group commit)."""
-        while self._waiting:
-            group, self._waiting = self._waiting, []
-            try:
-                results = await self._call(
-                    _enqueue_group, [events for events, _ in group], self.max_depth, self._depth_bound
-                )
-            except BaseException as exc:
-                for _, answer in group:
-                    _fail(answer, exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, answer), result in zip(group, results, strict=True):
-                if isinstance(result, QueueFull):
-                    _fail(answer, result)
-                elif not answer.done():
-                    answer.set_result(result)
+    async def _enqueue_group(self, calls: list[list[NewEvent]]) -> list[list[int | None] | Exception]:
+        results: list[list[int | None] | Exception] = await self._call(
+            _enqueue_group, calls, self.max_depth, self._depth_bound
+        )
+        return results
 
     async def recover(self) -> int:
         """Hand every in-flight delivery back: one SQLite file belongs to one router process, so
@@ -428,9 +410,9 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 
 def _enqueue_group(
     conn: sqlite3.Connection, calls: list[list[NewEvent]], max_depth: int | None, bound: DepthBound
-) -> list[list[int | None] | QueueFull]:
+) -> list[list[int | None] | Exception]:
     """Each call's events in one transaction; a call without room gets QueueFull, the others go on."""
-    results: list[list[int | None] | QueueFull] = []
+    results: list[list[int | None] | Exception] = []
     stored: list[NewEvent] = []
     keys: list[int | None] = []
     with _immediate(conn):
@@ -451,15 +433,6 @@ def _enqueue_group(
         conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
         conn.executemany(ADD_MATCH_COUNT, counts.match_rows(counts.matched(stored, keys)))
     return results
-
-
-def _fail(answer: asyncio.Future[Any], exc: BaseException) -> None:
-    if answer.done():
-        return
-    if isinstance(exc, asyncio.CancelledError):
-        answer.cancel()
-    else:
-        answer.set_exception(exc)
 
 
 def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:

@@ -470,3 +470,47 @@ PostgresQueueModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestPostgresQueueModel = PostgresQueueModel.TestCase
+
+
+# Group commit (router/queue/groupcommit.py), as on SQLite.
+
+
+async def test_concurrent_enqueues_share_transactions_and_each_gets_its_own_keys(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 concurrent single-event enqueues: fewer transactions than calls, every call answered with
+    its own key, every event stored once; the same event sent twice at once is stored once."""
+    groups: list[int] = []
+    real = PostgresQueue._enqueue_group
+
+    async def counting(self: PostgresQueue, calls: list[Any]) -> Any:
+        groups.append(len(calls))
+        return await real(self, calls)
+
+    monkeypatch.setattr(PostgresQueue, "_enqueue_group", counting)
+    async with PostgresQueue(url) as queue:
+        answers = await asyncio.gather(
+            *(queue.enqueue([event(n)]) for n in range(60)), queue.enqueue([event(5)])
+        )
+        keys = [a[0] for a in answers[:60]]
+        assert None not in keys and len(set(keys)) == 60
+        assert answers[60] == [None]
+        assert await queue.depth() == 60
+        accepted = await queue.overview(since=0.0)
+    assert sum(groups) == 61 and len(groups) < 61
+    assert accepted["a"]["accepted"] == 60
+
+
+async def test_a_call_without_room_fails_alone_inside_its_group(url: str) -> None:
+    """max_depth 3: concurrent calls of 2 events each; the first fits, the others get QueueFull and
+    store nothing, while a later call that fits still goes in."""
+    async with PostgresQueue(url, max_depth=3) as queue:
+        calls = [queue.enqueue([event(2 * n), event(2 * n + 1)]) for n in range(3)]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(answers[0], list) and len(answers[0]) == 2
+        assert all(isinstance(a, QueueFull) for a in answers[1:])
+        assert await queue.depth() == 2
+        assert len(await queue.enqueue([event(100)])) == 1
+        with pytest.raises(QueueFull):
+            await queue.enqueue([event(101)])
+        assert await queue.depth() == 3
