@@ -245,6 +245,21 @@ async def test_queue_full_writes_nothing(store: Store) -> None:
         assert await queue.depth() == 5
 
 
+async def test_a_call_without_room_fails_alone_inside_its_group(store: Store) -> None:
+    """Group commit: with max_depth 3, concurrent calls of 2 events each: the first fits, the next ones
+    get QueueFull and store nothing, while a later call that fits still goes in."""
+    async with store.opened(max_depth=3) as queue:
+        calls = [queue.enqueue([event(2 * n), event(2 * n + 1)]) for n in range(3)]
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        assert isinstance(answers[0], list) and len(answers[0]) == 2
+        assert all(isinstance(a, QueueFull) for a in answers[1:])
+        assert await queue.depth() == 2
+        assert len(await queue.enqueue([event(100)])) == 1
+        with pytest.raises(QueueFull):
+            await queue.enqueue([event(101)])
+        assert await queue.depth() == 3
+
+
 async def test_settled_rows_free_room_under_max_depth(store: Store) -> None:
     """Dead and skipped rows do not count against `max_depth`."""
     async with store.opened(max_depth=1) as queue:

@@ -499,18 +499,3 @@ async def test_concurrent_enqueues_share_transactions_and_each_gets_its_own_keys
         accepted = await queue.overview(since=0.0)
     assert sum(groups) == 61 and len(groups) < 61
     assert accepted["a"]["accepted"] == 60
-
-
-async def test_a_call_without_room_fails_alone_inside_its_group(url: str) -> None:
-    """max_depth 3: concurrent calls of 2 events each; the first fits, the others get QueueFull and
-    store nothing, while a later call that fits still goes in."""
-    async with PostgresQueue(url, max_depth=3) as queue:
-        calls = [queue.enqueue([event(2 * n), event(2 * n + 1)]) for n in range(3)]
-        answers = await asyncio.gather(*calls, return_exceptions=True)
-        assert isinstance(answers[0], list) and len(answers[0]) == 2
-        assert all(isinstance(a, QueueFull) for a in answers[1:])
-        assert await queue.depth() == 2
-        assert len(await queue.enqueue([event(100)])) == 1
-        with pytest.raises(QueueFull):
-            await queue.enqueue([event(101)])
-        assert await queue.depth() == 3

@@ -102,21 +102,6 @@ async def test_concurrent_enqueues_share_transactions_and_each_gets_its_own_keys
     assert sum(groups) == 61 and len(groups) < 61
 
 
-async def test_a_call_without_room_fails_alone_inside_its_group(tmp_path: Path) -> None:
-    """max_depth 3: concurrent calls of 2 events each; the first fits, the next ones get QueueFull and
-    nothing of theirs is stored, while a later call that fits still goes in."""
-    async with SqliteQueue(str(tmp_path / "q.db"), max_depth=3) as queue:
-        calls = [queue.enqueue([event(2 * n), event(2 * n + 1)]) for n in range(3)]
-        answers = await asyncio.gather(*calls, return_exceptions=True)
-        assert isinstance(answers[0], list) and len(answers[0]) == 2
-        assert all(isinstance(a, QueueFull) for a in answers[1:])
-        assert await queue.depth() == 2
-        assert len(await queue.enqueue([event(100)])) == 1
-        with pytest.raises(QueueFull):
-            await queue.enqueue([event(101)])
-        assert await queue.depth() == 3
-
-
 async def test_the_depth_is_counted_only_when_the_bound_may_not_fit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
