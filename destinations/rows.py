@@ -33,12 +33,13 @@ def _parts(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
+CONTAINERS: Final = (str, list, dict)
+"""The types whose empty value counts as missing."""
+
+
 def empty(value: Any) -> bool:
     """None, "", [] and {} are empty; 0 and False are values."""
-    return value is None or (isinstance(value, str | list | dict) and not value)
-
-
-CONTAINERS: Final = (str, list, dict)
+    return value is None or (isinstance(value, CONTAINERS) and not value)
 
 
 def compact(body: Mapping[str, Any]) -> dict[str, Any]:

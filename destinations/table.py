@@ -41,9 +41,8 @@ def _compiled(rows: tuple[Field, ...], source: str) -> Fill:
     namespace: dict[str, Any] = {"Mapping": Mapping, "NOTHING": NOTHING, "CONTAINERS": CONTAINERS}
     for index, row in enumerate(rows):
         namespace[f"row{index}"] = row
-        pattern = getattr(row, "pattern", None) if type(row) is Row else None
-        if pattern is not None:
-            namespace[f"match{index}"] = pattern.fullmatch
+        if type(row) is Row and row.pattern is not None:
+            namespace[f"match{index}"] = row.pattern.fullmatch
     exec(compile(source, "<destinations.table>", "exec"), namespace)  # our own rows, never input
     fill: Fill = namespace["fill"]
     return fill

@@ -35,10 +35,11 @@ def loads(body: bytes | str, parse_constant: Callable[[str], Any] | None = None)
 def within_by_size(raw: bytes) -> bool:
     """True when the text alone shows every limit holds, so the walk can be skipped (single events):
     - a string of more than MAX_STRING characters takes more bytes than that (a character is >= 1 byte);
-    - an object with more than MAX_KEYS keys takes at least 5 bytes per distinct key (`"k":0,`);
+    - an object with more than MAX_KEYS keys takes more than 5 bytes per distinct key (`"k":0,`);
     - nesting deeper than MAX_DEPTH takes more than MAX_DEPTH `{` or `[`, counted even inside strings.
     """
-    return len(raw) <= 5 * MAX_KEYS and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
+    small = len(raw) <= min(MAX_STRING, 5 * MAX_KEYS)
+    return small and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
 
 
 def check(document: Any) -> None:
