@@ -12,10 +12,16 @@ from typing import Any, Final
 
 import phonenumbers
 
+from router import nanp
 from router.errors import Problem
 from router.us_states import US_STATE_CODES
 
 HASHED: Final = re.compile(r"^[0-9a-fA-F]{64}$")
+NOT_A_Z_0_9: Final = re.compile(r"[^a-z0-9]")
+NOT_DIGIT: Final = re.compile(r"[^0-9]")
+SPACES: Final = re.compile(r"\s+")
+ISO2: Final = re.compile(r"[a-z]{2}")
+REGION: Final = re.compile(r"\s*[A-Za-z]{2}\s*")
 PII_FIELDS: Final = (
     "email",
     "phone",
@@ -75,7 +81,7 @@ def email_reddit(value: Any) -> str:
     local, at, domain = address.rpartition("@")
     if not at:
         return address
-    return re.sub(r"[^a-z0-9]", "", local.split("+", 1)[0]) + at + domain
+    return NOT_A_Z_0_9.sub("", local.split("+", 1)[0]) + at + domain
 
 
 def phone_e164(value: Any, region: str | None) -> str:
@@ -83,6 +89,9 @@ def phone_e164(value: Any, region: str | None) -> str:
     raw = _text(value)
     if raw.startswith("00"):
         raw = "+" + raw[2:]
+    fast = nanp.e164(raw, region.upper() if region else None)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(raw, region.upper() if region else None)
     except phonenumbers.NumberParseException as exc:
@@ -109,7 +118,7 @@ def name(value: Any) -> str:
 
 def letters(value: Any) -> str:
     """Lower-case letters only, accents kept as UTF-8: `Mary-Ann` -> `maryann` (Snap, Pinterest names)."""
-    return _nfc("".join(ch for ch in _text(value).lower() if ch.isalpha()))
+    return _nfc("".join(filter(str.isalpha, _text(value).lower())))
 
 
 def gender(value: Any) -> str:
@@ -122,7 +131,7 @@ def gender(value: Any) -> str:
 
 def date_of_birth(value: Any) -> str:
     """`YYYYMMDD` from `YYYY-MM-DD` or `YYYYMMDD`."""
-    digits = re.sub(r"[^0-9]", "", _text(value))
+    digits = NOT_DIGIT.sub("", _text(value))
     if len(digits) != 8:
         raise Unusable("date_of_birth must be YYYY-MM-DD")
     return digits
@@ -141,13 +150,13 @@ def state(value: Any) -> str:
 
 def zip_code(value: Any) -> str:
     """Lower-case, no spaces, the part before a dash: `94025-1234` -> `94025`, `SW1A 1AA` -> `sw1a1aa`."""
-    return _nfc(re.sub(r"\s+", "", _text(value).lower()).split("-", 1)[0])
+    return _nfc(SPACES.sub("", _text(value).lower()).split("-", 1)[0])
 
 
 def country(value: Any) -> str:
     """ISO 3166-1 alpha-2 in lower case."""
     code = _text(value).lower()
-    if not re.fullmatch(r"[a-z]{2}", code):
+    if not ISO2.fullmatch(code):
         raise Unusable("country must be an ISO 3166-1 alpha-2 code such as US")
     return code
 
@@ -198,79 +207,84 @@ VARIANTS: Final[Mapping[str, Variant]] = {
 
 def hash_one(variant: Variant, value: Any, region: str | None) -> str:
     """The variant's SHA-256 hex; an already-hashed value (64 hex) passes through lower-cased."""
-    return _Memo(region).digest(variant, value)
+    digests, problem = _field_digests(value, ((variant.normalize, (("one", variant.then),)),), region)
+    if problem is not None:
+        raise problem
+    return digests["one"]
+
+
+Steps = tuple[tuple[Normalizer, tuple[tuple[str, Callable[[str], str] | None], ...]], ...]
+"""One field's work: each distinct normalizer once, then every variant name it feeds with its last step."""
 
 
 def hash_identifiers(
     user: Mapping[str, Any], variants: frozenset[str], default_region: str | None = None
 ) -> tuple[dict[str, str], list[Problem]]:
     """Hash every wanted variant of the identifiers present in `user`; unusable values become warnings.
-    Each normalizer runs once per field and each distinct text is hashed once (`phone` and
-    `phone_e164` share one parse; an email the Google and Reddit rules leave unchanged, one digest)."""
+    Each field is cleaned once, each normalizer runs once per field and each distinct text is hashed
+    once (`phone` and `phone_e164` share one parse; an email the Google and Reddit rules leave
+    unchanged, one digest). The result is in variant-name order, the order of the stored `hashed`."""
     region = _region(user, default_region)
-    hashed: dict[str, str] = {}
+    found: dict[str, str] = {}
     warnings: list[Problem] = []
-    memo = _Memo(region)
-    for key, variant in _wanted(variants):
-        value = user.get(variant.field)
+    for field, steps in _plan(variants):
+        value = user.get(field)
         if value is None or value == "":
             continue
+        digests, problem = _field_digests(value, steps, region)
+        found.update(digests)
+        if problem is not None:
+            warnings.append(Problem(f"/user/{field}", f"{problem}; not sent"))
+    return {key: found[key] for key in _order(variants) if key in found}, warnings
+
+
+def _field_digests(value: Any, steps: Steps, region: str | None) -> tuple[dict[str, str], Unusable | None]:
+    """One field's digests by variant name, and the first reason a variant could not be made."""
+    text = _text(value if type(value) is str else str(value))
+    if len(text) == 64 and HASHED.match(text):
+        passed = text.lower()
+        return {key: passed for _, keys in steps for key, _ in keys}, None
+    digests: dict[str, str] = {}
+    by_text: dict[str, str] = {}
+    problem: Unusable | None = None
+    for normalize, keys in steps:
         try:
-            hashed[key] = memo.digest(variant, value)
+            normalized = normalize(text, region)
         except Unusable as exc:
-            warnings.append(Problem(f"/user/{variant.field}", f"{exc}; not sent"))
-    return hashed, _unique(warnings)
+            problem = problem or exc
+            continue
+        for key, then in keys:
+            final = then(normalized) if then is not None else normalized
+            if not final:
+                problem = problem or Unusable("value is empty after normalization")
+                continue
+            digest = by_text.get(final)
+            if digest is None:
+                digest = by_text[final] = sha256(final)
+            digests[key] = digest
+    return digests, problem
 
 
 @functools.cache
-def _wanted(variants: frozenset[str]) -> tuple[tuple[str, Variant], ...]:
-    """The variants by name, in name order (the order of the stored `hashed` object)."""
-    return tuple((key, VARIANTS[key]) for key in sorted(variants))
+def _plan(variants: frozenset[str]) -> tuple[tuple[str, Steps], ...]:
+    """The wanted variants grouped by field, then by normalizer, each group in variant-name order."""
+    fields: dict[str, dict[Normalizer, list[tuple[str, Callable[[str], str] | None]]]] = {}
+    for key in sorted(variants):
+        variant = VARIANTS[key]
+        fields.setdefault(variant.field, {}).setdefault(variant.normalize, []).append((key, variant.then))
+    return tuple(
+        (field, tuple((normalize, tuple(keys)) for normalize, keys in steps.items()))
+        for field, steps in fields.items()
+    )
 
 
-class _Memo:
-    """One event's cleaned and normalized texts and digests, so shared work is done once: the email's
-    three variants clean its text once, and hash once when their rules agree."""
-
-    def __init__(self, region: str | None) -> None:
-        self.region = region
-        self.cleaned: dict[str, str] = {}
-        self.texts: dict[tuple[Normalizer, str], str | Unusable] = {}
-        self.digests: dict[str, str] = {}
-
-    def digest(self, variant: Variant, value: Any) -> str:
-        """What hash_one gives, from remembered work where there is some."""
-        raw = value if type(value) is str else str(value)
-        text = self.cleaned.get(raw)
-        if text is None:
-            text = self.cleaned[raw] = _text(raw)
-        if len(text) == 64 and HASHED.match(text):
-            return text.lower()
-        key = (variant.normalize, text)
-        normalized = self.texts.get(key)
-        if normalized is None:
-            try:
-                normalized = variant.normalize(value, self.region)
-            except Unusable as exc:
-                normalized = exc
-            self.texts[key] = normalized
-        if isinstance(normalized, Unusable):
-            raise normalized
-        if variant.then is not None:
-            normalized = variant.then(normalized)
-        if not normalized:
-            raise Unusable("value is empty after normalization")
-        if normalized not in self.digests:
-            self.digests[normalized] = sha256(normalized)
-        return self.digests[normalized]
+@functools.cache
+def _order(variants: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(variants))
 
 
 def _region(user: Mapping[str, Any], default_region: str | None) -> str | None:
     code = user.get("country")
-    if isinstance(code, str) and re.fullmatch(r"\s*[A-Za-z]{2}\s*", code) and not HASHED.match(code):
+    if isinstance(code, str) and REGION.fullmatch(code) and not HASHED.match(code):
         return code.strip().upper()
     return default_region
-
-
-def _unique(warnings: list[Problem]) -> list[Problem]:
-    return list(dict.fromkeys(warnings))
