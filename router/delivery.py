@@ -41,10 +41,15 @@ class Plan:
 
     def recorded(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
         """The outcomes, each carrying its job's consent decision."""
-        return [
-            replace(o, consent=self.consent[o.event_pk]) if o.event_pk in self.consent else o
-            for o in outcomes
-        ]
+        consent = self.consent
+        return [_with_consent(o, consent[o.event_pk]) if o.event_pk in consent else o for o in outcomes]
+
+
+def _with_consent(outcome: Outcome, consent: str) -> Outcome:
+    """The outcome carrying `consent`: built directly, `dataclasses.replace` costs five times more."""
+    if type(outcome) is Delivered:
+        return Delivered(outcome.event_pk, consent)
+    return replace(outcome, consent=consent)
 
 
 def plan(

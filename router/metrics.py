@@ -7,6 +7,7 @@ ids or free-text reasons, so the number of series stays bounded.
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
@@ -104,8 +105,8 @@ class Metrics:
 
     def ingested(self, source: str, statuses: Sequence[str]) -> None:
         """Count one status per event of a request from `source`."""
-        for status in statuses:
-            self.events.labels(source, status).inc()
+        for status, count in Tally(statuses).items():
+            self.events.labels(source, status).inc(count)
 
     def refused(self, reason: str) -> None:
         """Count a request refused as a whole; `reason` is the answer's error code."""
@@ -113,17 +114,18 @@ class Metrics:
 
     def settled(self, destination: str, outcomes: Sequence[Outcome]) -> None:
         """Count what happened to a batch of deliveries."""
-        for outcome in outcomes:
-            self.deliveries.labels(destination, OUTCOMES[type(outcome)]).inc()
-            if isinstance(outcome, Retrying):
-                self.retries.labels(destination).inc()
-            elif isinstance(outcome, Dead):
-                self.dead_letters.labels(destination).inc()
+        kinds = Tally(type(outcome) for outcome in outcomes)
+        for kind, count in kinds.items():
+            self.deliveries.labels(destination, OUTCOMES[kind]).inc(count)
+        if kinds[Retrying]:
+            self.retries.labels(destination).inc(kinds[Retrying])
+        if kinds[Dead]:
+            self.dead_letters.labels(destination).inc(kinds[Dead])
 
     def consented(self, destination: str, decisions: Sequence[str]) -> None:
         """Count the consent gate's decision for each event planned for `destination`."""
-        for decision in decisions:
-            self.consent.labels(destination, decision).inc()
+        for decision, count in Tally(decisions).items():
+            self.consent.labels(destination, decision).inc(count)
 
     def answered(self, destination: str, seconds: float) -> None:
         """Record how long one request to a platform took."""

@@ -89,6 +89,7 @@ from router.queue.base import (
     QueueFull,
     outcome_row,
 )
+from router.queue.decoded import Decoded
 from router.queue.depth import DepthBound
 from router.queue.groupcommit import GroupCommit
 
@@ -348,6 +349,7 @@ class PostgresQueue:
     ) -> None:
         self.url = url
         self.max_depth = max_depth
+        self._decoded = Decoded()
         self.pool_min = pool_min
         self.pool_max = pool_max
         self.connect_timeout = connect_timeout
@@ -440,7 +442,8 @@ class PostgresQueue:
         async with self._transaction() as cur:
             await cur.execute(CLAIM, params)
             rows = await cur.fetchall()
-        return [_job(destination, *row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]
+        rows.sort(key=lambda row: (row[1], row[0]))
+        return self._decoded.jobs(destination, rows)
 
     async def settle(self, destination: str, outcomes: Sequence[Outcome], now: float) -> None:
         """Record what happened to claimed deliveries, all in one transaction."""
@@ -654,12 +657,6 @@ async def _insert(cur: Cursor, rows: list[dict[str, Any]]) -> list[int | None]:
         keys.append(None if row is None else row[0])
         if not cur.nextset():
             return keys
-
-
-def _job(
-    destination: str, pk: int, _due: float, attempts: int, first_attempt_at: float | None, payload: str
-) -> Job:
-    return Job(pk, destination, jsoncodec.loads(payload), attempts, first_attempt_at)
 
 
 async def _delete_delivered(cur: Cursor, destination: str, event_pks: list[int]) -> set[int]:

@@ -55,6 +55,7 @@ from router.queue.base import (
     QueueFull,
     outcome_row,
 )
+from router.queue.decoded import Decoded
 from router.queue.depth import DepthBound
 from router.queue.groupcommit import GroupCommit
 
@@ -245,6 +246,7 @@ class SqliteQueue:
         self.path = path
         self.max_depth = max_depth
         self._executor: ThreadPoolExecutor | None = None
+        self._decoded = Decoded()
         self._conn: sqlite3.Connection | None = None
         self._depth_bound = DepthBound()
         self._group: GroupCommit[list[NewEvent], list[int | None]] = GroupCommit(self._enqueue_group)
@@ -301,7 +303,7 @@ class SqliteQueue:
 
     async def claim(self, destination: str, limit: int, now: float, lease: float) -> list[Job]:
         """Lease up to `limit` due deliveries (pending, or in flight with an expired lease)."""
-        return await self._call(_claim, destination, limit, now, lease)
+        return await self._call(_claim, destination, limit, now, lease, decoded=self._decoded)
 
     async def settle(self, destination: str, outcomes: Sequence[Outcome], now: float) -> None:
         """Record what happened to claimed deliveries, all in one transaction."""
@@ -504,20 +506,16 @@ def _insert(conn: sqlite3.Connection, event: NewEvent, payload: str, destination
     return pk
 
 
-def _claim(conn: sqlite3.Connection, destination: str, limit: int, now: float, lease: float) -> list[Job]:
+def _claim(
+    conn: sqlite3.Connection, destination: str, limit: int, now: float, lease: float, *, decoded: Decoded
+) -> list[Job]:
     if limit <= 0:
         return []
     with _immediate(conn):
         params = {"destination": destination, "now": now, "limit": limit}
         rows = conn.execute(SELECT_DUE, params).fetchall()
         conn.executemany(LEASE, [(now + lease, now, row[0], destination) for row in rows])
-    return [_job(destination, *row) for row in rows]
-
-
-def _job(
-    destination: str, pk: int, _due: float, attempts: int, first_attempt_at: float | None, payload: str
-) -> Job:
-    return Job(pk, destination, jsoncodec.loads(payload), attempts, first_attempt_at)
+    return decoded.jobs(destination, rows)
 
 
 def _settle(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> None:
