@@ -16,13 +16,20 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+CPUS: Final = tuple(sorted(os.sched_getaffinity(0)))
+"""The CPUs this process could run on when it started: taken once, at import, because
+`keep_off_server_cpu` narrows the process's own affinity afterwards (asked then, the server's CPU
+would be missing from the list and the router would be pinned next to its load)."""
+
+
 def cpus() -> list[int]:
-    """The CPUs this process may run on, in order."""
-    return sorted(os.sched_getaffinity(0))
+    """The CPUs the bench may use, in order (as they were when it started)."""
+    return list(CPUS)
 
 
 def server_cpus() -> str:

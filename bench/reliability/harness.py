@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from bench import machine
 from destinations.meta.adapter import API_VERSION
 from router.config import DispatchSettings
 from tests.conftest import META_TOKEN
@@ -55,7 +56,7 @@ def pin(router: RouterProcess, enabled: bool) -> None:
     """Pin the router to CPU 0 and this process (fakes, load) to CPU 1, as section 5.1 asks."""
     if not enabled or router.proc is None or not hasattr(os, "sched_setaffinity"):
         return
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = machine.cpus()  # as at start: a second call (a restarted router) must not see only CPU 1
     if len(cpus) < 2:
         return
     os.sched_setaffinity(router.proc.pid, {cpus[0]})
