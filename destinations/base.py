@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
+from router import jsoncodec
 from router.decisions import Decision, Drop, Ok, Retry
 from router.secret import Secret
 
@@ -81,9 +82,9 @@ class HttpResponse:
     body: bytes = b""
 
     def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
+        """The body parsed as JSON (as `json.loads` would, with orjson's speed), or None when it is not."""
         try:
-            return json.loads(self.body)
+            return jsoncodec.loads(self.body)
         except ValueError:
             return None
 

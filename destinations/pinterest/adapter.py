@@ -205,15 +205,12 @@ class PinterestDestination(Destination[PinterestConfig]):
 
 def _strings(values: Mapping[str, Any]) -> dict[str, str]:
     """Values as the strings Pinterest's schema wants: numbers formatted, anything else left out."""
-    out = {key: _text(value) for key, value in values.items()}
-    return {key: value for key, value in out.items() if value}
-
-
-def _text(value: Any) -> str | None:
-    """A string as it is, a number formatted, anything else None."""
-    if isinstance(value, str):
-        return value
-    return amounts.decimal(value)
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        text = value if isinstance(value, str) else amounts.decimal(value)
+        if text:
+            out[key] = text
+    return out
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
