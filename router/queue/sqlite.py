@@ -159,15 +159,24 @@ WHERE d.state = 'inflight' AND d.destination = :destination AND d.lease_until <=
 ORDER BY 2, 1
 LIMIT :limit
 """
+# One statement for the whole claim: the keys go as one JSON array (json_each), not one execution each.
 LEASE = """
-UPDATE deliveries SET state = 'inflight', lease_until = ?, updated_at = ?
-WHERE event_pk = ? AND destination = ?
+UPDATE deliveries SET state = 'inflight', lease_until = :until, updated_at = :now
+WHERE destination = :destination AND event_pk IN (SELECT value FROM json_each(:keys))
 """
+# Delivered rows leave in one statement per settle (keys as one JSON array); RETURNING names the rows
+# that were in flight, the only ones counted. `+state` keeps the planner on the primary key: on the
+# claim index it would walk every row the destination has in flight.
 DELETE_DELIVERED = """
-DELETE FROM deliveries WHERE event_pk = ? AND destination = ? AND state = 'inflight'
+DELETE FROM deliveries
+WHERE event_pk IN (SELECT value FROM json_each(:keys)) AND destination = :destination
+  AND +state = 'inflight'
+RETURNING event_pk
 """
-PRUNE_EVENT = """
-DELETE FROM events WHERE pk = ? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)
+PRUNE_EVENTS = """
+DELETE FROM events
+WHERE pk IN (SELECT value FROM json_each(:keys))
+  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_pk = events.pk)
 """
 # One statement records Retrying, Dead and Skipped; `counts` is 1 when it was an attempt.
 RECORD_OUTCOME = """
@@ -384,6 +393,12 @@ def _configure(conn: sqlite3.Connection) -> None:
     if mode != "wal":
         raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode!r})")
     conn.execute("PRAGMA synchronous = FULL")
+    try:
+        conn.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.OperationalError as exc:  # JSON is built in from SQLite 3.38 unless compiled out
+        raise sqlite3.OperationalError(
+            f"SQLite {sqlite3.sqlite_version} has no JSON functions (json_each); the queue needs them"
+        ) from exc
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -514,24 +529,38 @@ def _claim(
     with _immediate(conn):
         params = {"destination": destination, "now": now, "limit": limit}
         rows = conn.execute(SELECT_DUE, params).fetchall()
-        conn.executemany(LEASE, [(now + lease, now, row[0], destination) for row in rows])
+        keys = jsoncodec.dumps_text([row[0] for row in rows])
+        conn.execute(LEASE, {"until": now + lease, "now": now, "destination": destination, "keys": keys})
     return decoded.jobs(destination, rows)
 
 
 def _settle(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> None:
     with _immediate(conn):
-        applied = [o for o in outcomes if _apply(conn, destination, o, now)]
+        applied = _delete_delivered(conn, destination, outcomes) + _record(conn, destination, outcomes, now)
         conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.settled(destination, applied, now)))
 
 
-def _apply(conn: sqlite3.Connection, destination: str, outcome: Outcome, now: float) -> bool:
-    """Record one outcome; False when its row was not in flight (so it is not counted either)."""
-    if isinstance(outcome, Delivered):
-        if not conn.execute(DELETE_DELIVERED, (outcome.event_pk, destination)).rowcount:
-            return False
-        conn.execute(PRUNE_EVENT, (outcome.event_pk,))
-        return True
-    return conn.execute(RECORD_OUTCOME, outcome_row(outcome, destination, now)).rowcount > 0
+def _delete_delivered(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome]) -> list[Outcome]:
+    """Remove the delivered rows, then the events left without any; the Delivered outcomes whose row
+    was in flight (the others were not claimed, so nothing happened and nothing is counted)."""
+    delivered = [o for o in outcomes if isinstance(o, Delivered)]
+    if not delivered:
+        return []
+    keys = jsoncodec.dumps_text([o.event_pk for o in delivered])
+    params = {"destination": destination, "keys": keys}
+    deleted = {row[0] for row in conn.execute(DELETE_DELIVERED, params).fetchall()}
+    conn.execute(PRUNE_EVENTS, {"keys": jsoncodec.dumps_text(sorted(deleted))})
+    return [o for o in delivered if o.event_pk in deleted]
+
+
+def _record(conn: sqlite3.Connection, destination: str, outcomes: list[Outcome], now: float) -> list[Outcome]:
+    """Record the retries, dead letters and skips; those whose row was in flight (the others not counted)."""
+    return [
+        o
+        for o in outcomes
+        if not isinstance(o, Delivered)
+        and conn.execute(RECORD_OUTCOME, outcome_row(o, destination, now)).rowcount > 0
+    ]
 
 
 def _release(conn: sqlite3.Connection, destination: str, event_pks: list[int], now: float) -> None:
