@@ -137,6 +137,9 @@ def per_payload(decision: BatchDecision, count: int) -> list[Decision]:
 
 def per_event(owners: Sequence[int], decisions: Sequence[Decision]) -> dict[int, Decision]:
     """An event's decision is its worst payload's: Retry over Drop over Ok."""
+    first = decisions[0] if decisions else None
+    if len(owners) == len(decisions) and all(d is first for d in decisions):  # one for the whole batch
+        return dict.fromkeys(owners, first) if first is not None else {}
     rank = {Ok: 0, Drop: 1, Retry: 2}
     worst: dict[int, Decision] = {}
     for owner, decision in zip(owners, decisions, strict=True):

@@ -270,10 +270,9 @@ def _log_outcomes(destination: str, jobs: Sequence[Job], outcomes: Sequence[Outc
     success would cost more CPU and Cloud Logging bytes than the delivery itself."""
     log.info("deliveries_settled", destination=destination, **_tallies(outcomes))
     each_ok = logging.getLogger("router.dispatch").isEnabledFor(logging.DEBUG)
-    by_pk = {job.event_pk: job for job in jobs}
-    for outcome in outcomes:
-        if isinstance(outcome, Delivered) and not each_ok:
-            continue
+    shown = outcomes if each_ok else [o for o in outcomes if type(o) is not Delivered]
+    by_pk = {job.event_pk: job for job in jobs} if shown else {}
+    for outcome in shown:
         job = by_pk[outcome.event_pk]
         fields: dict[str, Any] = {
             "destination": destination,

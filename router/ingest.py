@@ -59,6 +59,7 @@ class Ingest:
         self.metrics = metrics or Metrics()
         self.debug = debug or DebugBus(enabled=False)
         self.variants = config.identity_variants()
+        self._by_id = {d.id: d for d in config.destinations}
         self.replays = signature.ReplayCache()
 
     def refuse(
@@ -182,10 +183,9 @@ class Ingest:
         """Per target destination, the match-quality identifiers the event carries (for `router stats`)."""
         assert outcome.event is not None
         warned = frozenset(p.path for p in outcome.warnings)
-        by_id = {d.id: d for d in self.config.destinations}
         return {
             target: matchquality.identifiers(
-                outcome.event, by_id[target].type, by_id[target].identity_variants, warned
+                outcome.event, self._by_id[target].type, self._by_id[target].identity_variants, warned
             )
             for target in self._targets(outcome.event)
         }

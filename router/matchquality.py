@@ -55,18 +55,44 @@ def identifiers(
 ) -> frozenset[str]:
     """The identifiers (and malformed markers) `event` carries for a destination of type `platform`
     reading the hashed `variants`; `warned` holds the ingest's warning paths for this event."""
-    stems = {_stem(key) for key in variants.intersection(event.get("hashed", {}))}
-    ids = {key: value for key, value in event.get("ids", {}).items() if value}
-    found = {name for name in ("email", "phone", "external_id") if _stem(name) in stems}
-    user = event.get("user", {})
+    hashed = event.get("hashed") or {}
+    reads = _reads(variants)
+    found = {name for name, keys in reads.hashed if any(key in hashed for key in keys)}
+    user = event.get("user") or {}
     if user.get("ip") and user.get("user_agent"):
         found.add("ip_ua")
-    found |= _platform_ids(ids, PLATFORM_IDS.get(platform, PlatformIds((), ())))
-    if platform == "meta" and "fbc" in ids and not FBC.fullmatch(str(ids["fbc"])):
+    ids = event.get("ids") or {}
+    wanted = PLATFORM_IDS.get(platform, NO_IDS)
+    if any(_usable(key, ids) for key in wanted.click_ids):
+        found.add("click_id")
+    if any(ids.get(key) for key in wanted.cookies):
+        found.add("cookie")
+    if platform == "meta" and ids.get("fbc") and not FBC.fullmatch(str(ids["fbc"])):
         found.add("malformed_fbc")
-    if PHONE_WARNING in warned and any(v.startswith("phone") for v in variants):
+    if reads.phone and PHONE_WARNING in warned:
         found.add("malformed_phone")
     return frozenset(found)
+
+
+NO_IDS: Final = PlatformIds((), ())
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """What a destination's hashed variants can show: per identifier, the variants that are its forms."""
+
+    hashed: tuple[tuple[str, tuple[str, ...]], ...]
+    phone: bool
+
+
+@functools.cache
+def _reads(variants: frozenset[str]) -> _Reads:
+    """`email` <- email, email_google, email_reddit; `phone` <- phone, phone_e164; `external_id`."""
+    forms = tuple(
+        (name, tuple(sorted(v for v in variants if _stem(v) == _stem(name))))
+        for name in ("email", "phone", "external_id")
+    )
+    return _Reads(tuple(form for form in forms if form[1]), any(v.startswith("phone") for v in variants))
 
 
 @functools.cache
@@ -75,18 +101,9 @@ def _stem(key: str) -> str:
     return key.partition("_")[0]
 
 
-def _platform_ids(ids: Mapping[str, Any], platform: PlatformIds) -> set[str]:
-    found: set[str] = set()
-    if any(_usable(key, ids) for key in platform.click_ids):
-        found.add("click_id")
-    if any(key in ids for key in platform.cookies):
-        found.add("cookie")
-    return found
-
-
 def _usable(key: str, ids: Mapping[str, Any]) -> bool:
-    """Present, and for `fbc` well formed."""
-    return key in ids and (key != "fbc" or FBC.fullmatch(str(ids[key])) is not None)
+    """Present and not empty, and for `fbc` well formed."""
+    return bool(ids.get(key)) and (key != "fbc" or FBC.fullmatch(str(ids[key])) is not None)
 
 
 def score(shares: Mapping[str, float]) -> float:
