@@ -17,11 +17,15 @@ from typing import Any, Final
 
 import orjson
 
-DIGITS_AS_ZERO: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
-"""A `bytes.translate` table: every digit becomes `0`, everything else a space."""
+DIGITS_AS_ZERO: Final = bytes(
+    0x30 if 0x30 <= byte <= 0x39 else byte if byte == 0x2D else 0x20 for byte in range(256)
+)
+"""A `bytes.translate` table: every digit becomes `0`, `-` stays, everything else a space."""
 LONG_NUMBER: Final = b"0" * 20
 """A run of 20 digits may not fit 64 bits (orjson would decode it as a float). Found by translating
 then searching, both in C: a regular expression scanning every digit run cost more than the parse."""
+LONG_NEGATIVE: Final = b"-" + b"0" * 19
+"""A negative number of 19 digits may be below -2**63 (-9223372036854775809 would become a float)."""
 
 
 def dumps(document: Any) -> bytes:
@@ -45,7 +49,8 @@ def loads(text: str | bytes, parse_constant: Callable[[str], Any] | None = None)
     """Parse JSON, exactly as `json.loads(text, parse_constant=...)` would. orjson refuses NaN and
     the infinities, so a document holding one is parsed by `json`, which calls `parse_constant`."""
     raw = text.encode() if isinstance(text, str) else text
-    if LONG_NUMBER in raw.translate(DIGITS_AS_ZERO):
+    shape = raw.translate(DIGITS_AS_ZERO)
+    if LONG_NUMBER in shape or LONG_NEGATIVE in shape:
         return json.loads(raw, parse_constant=parse_constant)
     try:
         return orjson.loads(raw)

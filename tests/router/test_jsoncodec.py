@@ -37,7 +37,14 @@ def test_round_trips_exactly_as_the_standard_library(document: Any) -> None:
 
 def test_the_corners_orjson_differs_on() -> None:
     """A 20-digit integer, a 64-bit edge, a lone surrogate and non-ASCII text."""
-    for document in ({"id": 12345678901234567890123}, {"n": 2**64 - 1}, {"s": "\ud800"}, {"s": "é€😀"}):
+    for document in (
+        {"id": 12345678901234567890123},
+        {"n": 2**64 - 1},
+        {"n": -(2**63) - 1},  # 19 digits, below int64: orjson would give a float
+        {"n": -(2**63)},
+        {"s": "\ud800"},
+        {"s": "é€😀"},
+    ):
         assert jsoncodec.loads(jsoncodec.dumps(document)) == document
         assert jsoncodec.loads(json.dumps(document)) == document
     assert isinstance(jsoncodec.loads(b'{"a": 100000000000000000000}')["a"], int)
