@@ -135,7 +135,7 @@ def state(event: Mapping[str, Any]) -> State:
     values = [consent.get(key) for key in GATING_KEYS]
     if "denied" in values:
         return "denied"
-    return "granted" if all(v == "granted" for v in values) else "unknown"
+    return "granted" if values.count("granted") == len(values) else "unknown"
 
 
 def decide(event: Mapping[str, Any], policy: Policy = DEFAULT) -> Verdict:

@@ -156,21 +156,24 @@ class RetryPolicy:
     window: float
     max_event_age: float | None
 
-    def outcome(self, job: Job, decision: Decision, now: float) -> Outcome:
-        """The queue outcome for one job given the platform's decision."""
+    def outcome(self, job: Job, decision: Decision, now: float, consent: str = "") -> Outcome:
+        """The queue outcome for one job given the platform's decision, carrying the consent label."""
         if isinstance(decision, Ok):
-            return Delivered(job.event_pk)
+            return Delivered(job.event_pk, consent)
         if isinstance(decision, Drop):
-            return Dead(job.event_pk, decision.reason)
+            return Dead(job.event_pk, decision.reason, consent)
         next_at = now + self.backoff.delay(job.attempts, decision.after)
         first = job.first_attempt_at if job.first_attempt_at is not None else now
         if next_at - first > self.window:
             return Dead(
-                job.event_pk, f"retry window of {self.window:g}s exceeded; last error: {decision.reason}"
+                job.event_pk,
+                f"retry window of {self.window:g}s exceeded; last error: {decision.reason}",
+                consent,
             )
         if self.max_event_age is not None and next_at - job.event["timestamp_ms"] / 1000 > self.max_event_age:
             return Dead(
                 job.event_pk,
                 f"expired: too old for the platform at the next attempt; last error: {decision.reason}",
+                consent,
             )
-        return Retrying(job.event_pk, next_at, decision.reason)
+        return Retrying(job.event_pk, next_at, decision.reason, consent)

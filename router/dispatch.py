@@ -147,8 +147,9 @@ class Dispatcher:
         policy = RetryPolicy(self.backoff, window, destination.max_event_age)
         by_pk = {job.event_pk: job for job in jobs}
         finished = self.clock()
-        sent = [policy.outcome(by_pk[pk], d, finished) for pk, d in decisions.items()]
-        return prepared.recorded(prepared.settled + sent)
+        labels = prepared.consent
+        sent = [policy.outcome(by_pk[pk], d, finished, labels.get(pk, "")) for pk, d in decisions.items()]
+        return prepared.recorded(prepared.settled) + sent
 
     def _remember_ids(self, jobs: Sequence[Job]) -> None:
         """Event ids by queue key, for the debug view's shipment records (bounded: cleared when large)."""
