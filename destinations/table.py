@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeGuard, TypeVar
 
 from destinations.rows import CONTAINERS, Field, Row
 
@@ -43,6 +43,9 @@ def _compiled(rows: tuple[Field, ...], source: str) -> Fill:
         namespace[f"row{index}"] = row
         if type(row) is Row and row.pattern is not None:
             namespace[f"match{index}"] = row.pattern.fullmatch
+        if _checked(row):
+            namespace[f"check{index}"] = row.check
+            namespace[f"cast{index}"] = row.cast
     exec(compile(source, "<destinations.table>", "exec"), namespace)  # our own rows, never input
     fill: Fill = namespace["fill"]
     return fill
@@ -83,6 +86,23 @@ def _parents(rows: tuple[Field, ...]) -> dict[tuple[str, ...], str]:
     return parents
 
 
+class CastCheck(Field, Protocol):
+    """A row whose `value` is: empty -> None; `cast` (when set); the value if `check` passes, else None
+    (destinations/tiktok/fields.py `Row`). It says so with `INLINE = "cast-check"`; a table inlines it."""
+
+    @property
+    def check(self) -> Callable[[Any], bool]:
+        """Whether the (cast) value may be sent."""
+
+    @property
+    def cast(self) -> Callable[[Any], Any] | None:
+        """The adjustment made first, if any."""
+
+
+def _checked(row: Field) -> TypeGuard[CastCheck]:
+    return getattr(type(row), "INLINE", None) == "cast-check"
+
+
 NOT_EMPTY: Final = "value is not None and (value or not isinstance(value, CONTAINERS))"
 """`not rows.empty(value)`, inline: None, "", [] and {} are empty; 0 and False are values."""
 
@@ -90,6 +110,14 @@ NOT_EMPTY: Final = "value is not None and (value or not isinstance(value, CONTAI
 def _row_lines(index: int, row: Field) -> list[str]:
     """The block that puts one row's value in `out`, as `to_dict` would."""
     key, wrap = repr(row.key), "[value]" if row.as_list else "value"
+    if _checked(row):
+        cast = [f"        value = cast{index}(value)"] if row.cast is not None else []
+        return [
+            f"    if {NOT_EMPTY}:",
+            *cast,
+            f"        if check{index}(value) and {NOT_EMPTY}:",
+            f"            out[{key}] = {wrap}",
+        ]
     if type(row) is not Row:
         call = f"    value = row{index}.value(value)"
         return [call, f"    if {NOT_EMPTY}:", f"        out[{key}] = {wrap}"]

@@ -20,7 +20,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from destinations.rows import SHA256_HEX, empty
 from destinations.table import Table
@@ -144,6 +144,8 @@ class Row:
     check: Callable[[Any], bool]
     cast: Callable[[Any], Any] | None = None
     as_list: bool = False
+    INLINE: ClassVar[str] = "cast-check"
+    """destinations/table.py writes `value` out inline in a compiled table (same result)."""
 
     def value(self, found: Any) -> Any:
         """The value this row sends, or None."""

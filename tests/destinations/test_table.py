@@ -128,3 +128,10 @@ def test_a_table_is_still_its_tuple_of_rows() -> None:
     assert isinstance(meta.USER_DATA, tuple)
     assert meta.USER_DATA[0].key == "em"
     assert len(meta.USER_DATA + meta.EVENT) == len(meta.USER_DATA) + len(meta.EVENT)
+
+
+def test_cast_check_rows_are_inlined() -> None:
+    """TikTok's row type (cast, then check) is written out, not called through `value`."""
+    for table in (tiktok.USER, tiktok.PROPERTIES, tiktok.CONTENT, tiktok.PAGE):
+        assert ".value(" not in table.source
+        assert "check0(value)" in table.source
