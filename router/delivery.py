@@ -40,16 +40,12 @@ class Plan:
     """Per job that reached the gate, its recorded decision: `<decision>:<state>` (router/consent.py)."""
 
     def recorded(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
-        """The outcomes, each carrying its job's consent decision."""
-        consent = self.consent
-        return [_with_consent(o, consent[o.event_pk]) if o.event_pk in consent else o for o in outcomes]
-
-
-def _with_consent(outcome: Outcome, consent: str) -> Outcome:
-    """The outcome carrying `consent`: built directly, `dataclasses.replace` costs five times more."""
-    if type(outcome) is Delivered:
-        return Delivered(outcome.event_pk, consent)
-    return replace(outcome, consent=consent)
+        """The outcomes settled without sending, each carrying its job's consent decision (the sent
+        ones get theirs from RetryPolicy.outcome)."""
+        return [
+            replace(o, consent=self.consent[o.event_pk]) if o.event_pk in self.consent else o
+            for o in outcomes
+        ]
 
 
 def plan(
@@ -137,9 +133,8 @@ def per_payload(decision: BatchDecision, count: int) -> list[Decision]:
 
 def per_event(owners: Sequence[int], decisions: Sequence[Decision]) -> dict[int, Decision]:
     """An event's decision is its worst payload's: Retry over Drop over Ok."""
-    first = decisions[0] if decisions else None
-    if len(owners) == len(decisions) and all(d is first for d in decisions):  # one for the whole batch
-        return dict.fromkeys(owners, first) if first is not None else {}
+    if decisions and len(owners) == len(decisions) and all(d is decisions[0] for d in decisions):
+        return dict.fromkeys(owners, decisions[0])  # one decision for the whole batch
     rank = {Ok: 0, Drop: 1, Retry: 2}
     worst: dict[int, Decision] = {}
     for owner, decision in zip(owners, decisions, strict=True):

@@ -89,11 +89,12 @@ def phone_e164(value: Any, region: str | None) -> str:
     raw = _text(value)
     if raw.startswith("00"):
         raw = "+" + raw[2:]
-    fast = nanp.e164(raw, region.upper() if region else None)
+    region = region.upper() if region else None
+    fast = nanp.e164(raw, region)
     if fast is not None:
         return fast
     try:
-        number = phonenumbers.parse(raw, region.upper() if region else None)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise Unusable("phone has no country code and no country is known; send it as +<country>...") from exc
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
