@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from router import deadletters, durations, janitor, stats
+from router import collector, deadletters, durations, janitor, stats
 from router.app import create_app
 from router.config import Config, load
 from router.errors import ConfigError
@@ -180,8 +180,10 @@ def _serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 1
+    app = create_app(config)
+    collector.tune()
     uvicorn.run(
-        create_app(config),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,

@@ -17,6 +17,7 @@ from prometheus_client.exposition import generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from router.collector import CLOCK, PauseCollector
 from router.queue.base import Dead, Delivered, Outcome, Queue, Retrying, Skipped
 
 log = structlog.get_logger("router.metrics")
@@ -97,6 +98,8 @@ class Metrics:
             "Age of the oldest event still waiting for a delivery (0 when none waits), read at scrape time.",
             registry=self.registry,
         )
+        CLOCK.install()
+        self.registry.register(PauseCollector(CLOCK))
         self.queue_up = Gauge(
             "router_queue_up",
             "1 when the queue answered the last scrape, 0 when it did not.",
