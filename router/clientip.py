@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from router.ipv4 import is_dotted_quad
+
 
 def client_ip(forwarded_for: str | None, peer: str | None, trusted_hops: int) -> str | None:
     """Each trusted proxy appends the address it saw, so the client is `trusted_hops` from the right.
@@ -20,6 +22,8 @@ def _valid(candidate: str) -> str | None:
     host = candidate[1:].split("]", maxsplit=1)[0] if candidate.startswith("[") else candidate
     if host.count(":") == 1:  # IPv4 with a port
         host = host.split(":")[0]
+    if is_dotted_quad(host):
+        return host  # already what str(ip_address(host)) gives
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:

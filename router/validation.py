@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from router.errors import Problem
+from router.ipv4 import is_dotted_quad
 
 Formatter = Callable[[Iterable[str | int]], str]
 
@@ -36,6 +37,11 @@ def _date_time(value: object) -> bool:
     return "T" in value.upper() and parsed.tzinfo is not None
 
 
+def _ipv4(value: Any) -> bool:
+    """The `ipv4` format for the compiled check: a canonical dotted quad at once, else jsonschema's."""
+    return (isinstance(value, str) and is_dotted_quad(value)) or FORMATS.conforms(value, "ipv4")
+
+
 @cache
 def validator_for(path: Path) -> Draft202012Validator:
     """A validator for the schema file, checked once and reused."""
@@ -48,7 +54,10 @@ def validator_for(path: Path) -> Draft202012Validator:
 def fast_check_for(path: Path) -> Callable[[Any], bool]:
     """A compiled yes/no check for the schema file: True when the instance is valid."""
     schema = json.loads(path.read_text()) | {"$schema": "http://json-schema.org/draft-07/schema#"}
-    formats = {name: functools.partial(FORMATS.conforms, format=name) for name in FORMATS.checkers}
+    formats: dict[str, Callable[[Any], bool]] = {
+        name: functools.partial(FORMATS.conforms, format=name) for name in FORMATS.checkers
+    }
+    formats["ipv4"] = _ipv4
     compiled = fastjsonschema.compile(schema, formats=formats, use_default=False)
 
     def check(instance: Any) -> bool:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Final
 
 from destinations.rows import SHA256_HEX, empty
 from destinations.table import Table
+from router.ipv4 import is_dotted_quad
 
 EVENT_NAMES: Final[Mapping[str, str]] = {
     "page_view": "Pageview",  # the name the TikTok Pixel's ttq.page() reports; not in the 2.0 standard list
@@ -86,6 +87,8 @@ def is_ip(value: Any) -> bool:
     """A raw IPv4 or IPv6 address as text (TikTok takes both, IPv6 full or compressed)."""
     if not isinstance(value, str):
         return False
+    if is_dotted_quad(value):
+        return True
     try:
         ipaddress.ip_address(value)
     except ValueError:
