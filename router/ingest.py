@@ -183,12 +183,9 @@ class Ingest:
         """Per target destination, the match-quality identifiers the event carries (for `router stats`)."""
         assert outcome.event is not None
         warned = frozenset(p.path for p in outcome.warnings)
-        return {
-            target: matchquality.identifiers(
-                outcome.event, self._by_id[target].type, self._by_id[target].identity_variants, warned
-            )
-            for target in self._targets(outcome.event)
-        }
+        by_id = self._by_id
+        targets = ((t, by_id[t].type, by_id[t].identity_variants) for t in self._targets(outcome.event))
+        return matchquality.per_destination(outcome.event, targets, warned)
 
     def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
         name = event["event_name"]

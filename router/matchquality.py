@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from destinations.meta.fields import CLICK_ID
 
@@ -55,55 +55,100 @@ def identifiers(
 ) -> frozenset[str]:
     """The identifiers (and malformed markers) `event` carries for a destination of type `platform`
     reading the hashed `variants`; `warned` holds the ingest's warning paths for this event."""
-    hashed = event.get("hashed") or {}
-    reads = _reads(variants)
-    found = {name for name, keys in reads.hashed if any(key in hashed for key in keys)}
-    user = event.get("user") or {}
-    if user.get("ip") and user.get("user_agent"):
-        found.add("ip_ua")
-    ids = event.get("ids") or {}
-    wanted = PLATFORM_IDS.get(platform, NO_IDS)
-    if any(_usable(key, ids) for key in wanted.click_ids):
-        found.add("click_id")
-    if any(ids.get(key) for key in wanted.cookies):
-        found.add("cookie")
-    if platform == "meta" and ids.get("fbc") and not FBC.fullmatch(str(ids["fbc"])):
-        found.add("malformed_fbc")
-    if reads.phone and PHONE_WARNING in warned:
-        found.add("malformed_phone")
-    return frozenset(found)
+    return _reader(platform, variants).read(_Facts.of(event, warned))
 
 
+def per_destination(
+    event: Mapping[str, Any], targets: Iterable[Target], warned: frozenset[str] = frozenset()
+) -> dict[str, frozenset[str]]:
+    """`identifiers` for each `(destination id, platform, variants)`, reading the event once."""
+    facts = _Facts.of(event, warned)
+    return {target: _reader(platform, variants).read(facts) for target, platform, variants in targets}
+
+
+Target: TypeAlias = tuple[str, str, frozenset[str]]
+"""A destination as match quality sees it: its id, its type and the hashed variants it reads."""
 NO_IDS: Final = PlatformIds((), ())
 
 
 @dataclass(frozen=True, slots=True)
-class _Reads:
-    """What a destination's hashed variants can show: per identifier, the variants that are its forms."""
+class _Facts:
+    """What one event shows, whatever the destination: computed once per event."""
+
+    hashed: KeysView[str]
+    ip_ua: bool
+    ids: Mapping[str, Any]
+    fbc_usable: bool
+    fbc_malformed: bool
+    phone_warned: bool
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any], warned: frozenset[str]) -> _Facts:
+        user = event.get("user") or {}
+        ids = event.get("ids") or {}
+        fbc = ids.get("fbc")
+        well_formed = bool(fbc) and FBC.fullmatch(str(fbc)) is not None
+        return cls(
+            hashed=(event.get("hashed") or {}).keys(),
+            ip_ua=bool(user.get("ip") and user.get("user_agent")),
+            ids=ids,
+            fbc_usable=well_formed,
+            fbc_malformed=bool(fbc) and not well_formed,
+            phone_warned=PHONE_WARNING in warned,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """What one destination type with its hashed variants counts, planned once."""
 
     hashed: tuple[tuple[str, tuple[str, ...]], ...]
-    phone: bool
+    """Per identifier, the hashed variants that are its forms (only those the destination reads)."""
+    reads_phone: bool
+    click_ids: tuple[str, ...]
+    cookies: tuple[str, ...]
+    meta: bool
+
+    def read(self, facts: _Facts) -> frozenset[str]:
+        """The identifiers and malformed markers of `facts` this destination counts."""
+        present = facts.hashed
+        found = [name for name, keys in self.hashed if not present.isdisjoint(keys)]
+        if facts.ip_ua:
+            found.append("ip_ua")
+        ids = facts.ids
+        if any(ids.get(key) and (key != "fbc" or facts.fbc_usable) for key in self.click_ids):
+            found.append("click_id")
+        if any(ids.get(key) for key in self.cookies):
+            found.append("cookie")
+        if self.meta and facts.fbc_malformed:
+            found.append("malformed_fbc")
+        if self.reads_phone and facts.phone_warned:
+            found.append("malformed_phone")
+        return frozenset(found)
 
 
 @functools.cache
-def _reads(variants: frozenset[str]) -> _Reads:
-    """`email` <- email, email_google, email_reddit; `phone` <- phone, phone_e164; `external_id`."""
+def _reader(platform: str, variants: frozenset[str]) -> _Reader:
+    """`email` <- email, email_google, email_reddit; `phone` <- phone, phone_e164; `external_id`; and
+    the platform's click ids and cookies."""
     forms = tuple(
         (name, tuple(sorted(v for v in variants if _stem(v) == _stem(name))))
         for name in ("email", "phone", "external_id")
     )
-    return _Reads(tuple(form for form in forms if form[1]), any(v.startswith("phone") for v in variants))
+    wanted = PLATFORM_IDS.get(platform, NO_IDS)
+    return _Reader(
+        hashed=tuple(form for form in forms if form[1]),
+        reads_phone=any(v.startswith("phone") for v in variants),
+        click_ids=wanted.click_ids,
+        cookies=wanted.cookies,
+        meta=platform == "meta",
+    )
 
 
 @functools.cache
 def _stem(key: str) -> str:
     """`email_google` -> `email`: the identifier a hashed variant is a form of."""
     return key.partition("_")[0]
-
-
-def _usable(key: str, ids: Mapping[str, Any]) -> bool:
-    """Present and not empty, and for `fbc` well formed."""
-    return bool(ids.get(key)) and (key != "fbc" or FBC.fullmatch(str(ids[key])) is not None)
 
 
 def score(shares: Mapping[str, float]) -> float:

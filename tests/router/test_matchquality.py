@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from destinations.registry import REGISTRY
-from router.matchquality import WEIGHTS, event_score, identifiers, score
+from router.matchquality import FBC as FBC_SHAPE
+from router.matchquality import PLATFORM_IDS, WEIGHTS, event_score, identifiers, per_destination, score
 
 H = "a" * 64
 FBC = "fb.1.1554763741205.IwAR2F4-dbP0l7Mn1IawQQGCINEz7PYXQvwjNwB_qa2ofrHyiLjcbCRxTDMgE"
@@ -95,3 +98,51 @@ def test_the_score_of_shares_weighs_each_identifier() -> None:
     """Half the events with email and all with IP+UA: 0.5 * 3 + 1.5 = 3.0; capped at 10."""
     assert score({"email": 0.5, "ip_ua": 1.0}) == 3.0
     assert score(dict.fromkeys(WEIGHTS, 2.0)) == 10.0
+
+
+def rules(
+    stored: dict[str, Any], platform: str, variants: frozenset[str], warned: frozenset[str]
+) -> frozenset[str]:
+    """The counting rules read plainly, one identifier at a time (the oracle for the planned reader)."""
+    hashed, user, ids = stored.get("hashed") or {}, stored.get("user") or {}, stored.get("ids") or {}
+    out = {
+        name
+        for name in ("email", "phone", "external_id")
+        if any(v.partition("_")[0] == name.partition("_")[0] and v in hashed for v in variants)
+    }
+    if user.get("ip") and user.get("user_agent"):
+        out.add("ip_ua")
+    wanted = PLATFORM_IDS[platform]
+    fbc_ok = bool(ids.get("fbc")) and FBC_SHAPE.fullmatch(str(ids["fbc"])) is not None
+    if any(ids.get(k) and (k != "fbc" or fbc_ok) for k in wanted.click_ids):
+        out.add("click_id")
+    if any(ids.get(k) for k in wanted.cookies):
+        out.add("cookie")
+    if platform == "meta" and ids.get("fbc") and not fbc_ok:
+        out.add("malformed_fbc")
+    if any(v.startswith("phone") for v in variants) and "/user/phone" in warned:
+        out.add("malformed_phone")
+    return frozenset(out)
+
+
+ALL_VARIANTS = sorted({v for d in REGISTRY.values() for v in d.identity_variants} | {"email", "phone"})
+ID_KEYS = sorted({k for p in PLATFORM_IDS.values() for k in (*p.click_ids, *p.cookies)})
+stored_events = st.fixed_dictionaries(
+    {
+        "hashed": st.dictionaries(st.sampled_from(ALL_VARIANTS), st.just(H)),
+        "user": st.fixed_dictionaries(
+            {},
+            optional={"ip": st.sampled_from(["", "203.0.113.5"]), "user_agent": st.sampled_from(["", "UA"])},
+        ),
+        "ids": st.dictionaries(st.sampled_from(ID_KEYS), st.sampled_from(["", "x", FBC, "fb.1.2.3"])),
+    }
+)
+
+
+@given(stored_events, st.sets(st.sampled_from(["/user/phone", "/user/email"])).map(frozenset))
+def test_every_platform_counts_by_the_rules(stored: dict[str, Any], warned: frozenset[str]) -> None:
+    targets = [(name, name, destination.identity_variants) for name, destination in REGISTRY.items()]
+    counted = per_destination(stored, targets, warned)
+    for name, platform, variants in targets:
+        assert counted[name] == rules(stored, platform, variants, warned)
+        assert identifiers(stored, platform, variants, warned) == counted[name]
