@@ -25,6 +25,7 @@ from typing import IO, Self
 from urllib.parse import urlsplit
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import machine
 
@@ -186,6 +187,17 @@ class Router(Served):
     def command(self) -> list[str]:
         """`router serve` on the config."""
         return [sys.executable, "-m", "router", "serve", "--config", str(self.config)]
+
+    def gc_seconds(self) -> float:
+        """Seconds the router's garbage collector has run, all generations (router/collector.py,
+        from /metrics); 0.0 for a router older than that metric."""
+        text = httpx.get(f"{self.url}/metrics", timeout=60).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "router_gc_pause_seconds_total"
+        )
 
 
 class BareApp(Served):

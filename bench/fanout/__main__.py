@@ -44,6 +44,7 @@ class Fanout:
     seconds: float
     ingest_seconds: float | None
     router_cpu_seconds: float
+    router_gc_seconds: float
     fakes_cpu_seconds: float
     router_hwm_mib: float
     delivered: dict[str, int]
@@ -78,7 +79,7 @@ def live(folder: Path, queue_kind: str, events: int, timeout: float) -> Fanout:
         config = folder / "live.yaml"
         config.write_text(platforms.router_yaml(queue, fleet.urls))
         with routerproc.Router(config, folder / "live.log", machine.server_cpus()) as router:
-            cpu, fakes_cpu = router.cpu_seconds(), fleet.cpu_seconds()
+            cpu, fakes_cpu, gc = router.cpu_seconds(), fleet.cpu_seconds(), router.gc_seconds()
             started = time.monotonic()
             ingest: dict[str, float] = {}
 
@@ -97,6 +98,7 @@ def live(folder: Path, queue_kind: str, events: int, timeout: float) -> Fanout:
                 done - started,
                 ingest.get("seconds"),
                 router.cpu_seconds() - cpu,
+                router.gc_seconds() - gc,
                 fleet.cpu_seconds() - fakes_cpu,
                 router.memory().hwm_mib,
                 {k: v["unique"] for k, v in counts.items()},
@@ -139,6 +141,7 @@ def drain(
                     done - started,
                     None,
                     router.cpu_seconds() - cpu,
+                    router.gc_seconds(),
                     fleet.cpu_seconds() - fakes_cpu,
                     router.memory().hwm_mib,
                     {k: v["unique"] for k, v in counts.items()},
@@ -157,6 +160,7 @@ def row(f: Fanout) -> str:
     return (
         f"{f.mode:<6} {f.queue:<8} {f.events:>7,} {f.seconds:8.1f} {ingest} {f.rate:9,.0f} "
         f"{f.router_cpu_seconds / f.events * 1e6:10.0f} {f.router_cpu_seconds / f.seconds:8.2f} "
+        f"{100 * f.router_gc_seconds / f.router_cpu_seconds if f.router_cpu_seconds else 0.0:6.1f} "
         f"{f.fakes_cpu_seconds / f.seconds:8.2f} {f.router_hwm_mib:8.1f} {min(f.delivered.values()):>9,} "
         f"{f.violations:>5}"
     )
@@ -184,9 +188,13 @@ def main() -> int:
             results.append(drain(folder / "drain", args.queue, args.events, args.timeout))
     print(
         f"\n{'mode':<6} {'queue':<8} {'events':>7} {'seconds':>8} {'ingest s':>8} {'events/s':>9} "
-        f"{'cpu us/ev':>10} {'router':>8} {'fakes':>8} {'HWM MiB':>8} {'delivered':>9} {'viol.':>5}"
+        f"{'cpu us/ev':>10} {'router':>8} {'gc %':>6} {'fakes':>8} {'HWM MiB':>8} {'delivered':>9} "
+        f"{'viol.':>5}"
     )
-    print(f"{'':<49}{'(router CPU)':>10} {'cpu/wall':>8} {'cpu/wall':>8} {'(router)':>8} {'(min of 7)':>9}")
+    print(
+        f"{'':<49}{'(router CPU)':>10} {'cpu/wall':>8} {'of cpu':>6} {'cpu/wall':>8} {'(router)':>8} "
+        f"{'(min of 7)':>9}"
+    )
     for result in results:
         print(row(result))
     ok = all(r.violations == 0 and min(r.delivered.values()) >= r.events for r in results)
