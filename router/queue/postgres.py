@@ -72,6 +72,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
@@ -92,6 +93,8 @@ from router.queue.base import (
 from router.queue.decoded import Decoded
 from router.queue.depth import DepthBound
 from router.queue.groupcommit import GroupCommit
+
+log = structlog.get_logger("router.queue.postgres")
 
 STATES = ("pending", "inflight", "dead", "skipped")
 POOL_MIN = 1
@@ -350,6 +353,7 @@ class PostgresQueue:
         self.url = url
         self.max_depth = max_depth
         self._decoded = Decoded()
+        self._tallies = counts.MatchTallies()
         self.pool_min = pool_min
         self.pool_max = pool_max
         self.connect_timeout = connect_timeout
@@ -386,7 +390,12 @@ class PostgresQueue:
         self._pool = pool
 
     async def close(self) -> None:
-        """Close every pooled connection; safe to call twice."""
+        """Write the match tallies still waiting, then close every pooled connection; safe to call twice."""
+        if self._pool is not None:
+            try:
+                await self._write_tallies()
+            except Exception:
+                log.exception("match_tallies_not_written", target=self.target)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -405,20 +414,42 @@ class PostgresQueue:
         results: list[list[int | None] | Exception] = []
         stored: list[NewEvent] = []
         keys: list[int | None] = []
-        async with self._transaction() as cur:
-            for call in calls:
-                try:
-                    await self._check_room(cur, sum(len(row["destinations"]) for row in call.rows))
-                except QueueFull as exc:
-                    results.append(exc)
-                    continue
-                found = await _insert(cur, call.rows)
-                results.append(found)
-                stored += call.events
-                keys += found
-            await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
-            await _add(cur, ADD_MATCH_COUNT, counts.match_rows(counts.matched(stored, keys)))
+        taken = self._tallies.take()
+        try:
+            async with self._transaction() as cur:
+                for call in calls:
+                    try:
+                        await self._check_room(cur, sum(len(row["destinations"]) for row in call.rows))
+                    except QueueFull as exc:
+                        results.append(exc)
+                        continue
+                    found = await _insert(cur, call.rows)
+                    results.append(found)
+                    stored += call.events
+                    keys += found
+                await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
+                current = counts.matched(stored, keys)
+                if taken is not None:
+                    await _add(cur, ADD_MATCH_COUNT, counts.match_rows(taken + current))
+        except BaseException:
+            if taken is not None:
+                self._tallies.keep(taken)
+            raise
+        if taken is None:
+            self._tallies.keep(current)
         return results
+
+    async def _write_tallies(self) -> None:
+        """Write the match tallies still waiting (counts.MatchTallies), in a transaction of their own."""
+        taken = self._tallies.take(force=True)
+        if not taken:
+            return
+        try:
+            async with self._transaction() as cur:
+                await _add(cur, ADD_MATCH_COUNT, counts.match_rows(taken))
+        except BaseException:
+            self._tallies.keep(taken)
+            raise
 
     async def recover(self) -> int:
         """Hand back the deliveries this instance holds; another router's leases are left alone,
@@ -502,6 +533,7 @@ class PostgresQueue:
 
     async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
         """Delete old dead/skipped rows, the events left without deliveries, and old dedup keys."""
+        await self._write_tallies()
         async with self._transaction() as cur:
             await cur.execute(PURGE_DEAD, (dead_before,))
             dead = cur.rowcount
@@ -517,6 +549,7 @@ class PostgresQueue:
     async def overview(self, since: float) -> dict[str, dict[str, Any]]:
         """Per destination, outcome counts, top reasons and match tallies of the buckets since `since`."""
         hour = counts.bucket(since)
+        await self._write_tallies()
         async with self._transaction() as cur:
             await cur.execute(SUM_DELIVERY_COUNTS, (hour,))
             deliveries = await cur.fetchall()

@@ -42,6 +42,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import structlog
+
 from router import jsoncodec
 from router.queue import counts
 from router.queue.base import (
@@ -58,6 +60,8 @@ from router.queue.base import (
 from router.queue.decoded import Decoded
 from router.queue.depth import DepthBound
 from router.queue.groupcommit import GroupCommit
+
+log = structlog.get_logger("router.queue.sqlite")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -256,6 +260,7 @@ class SqliteQueue:
         self.max_depth = max_depth
         self._executor: ThreadPoolExecutor | None = None
         self._decoded = Decoded()
+        self._tallies = counts.MatchTallies()
         self._conn: sqlite3.Connection | None = None
         self._depth_bound = DepthBound()
         self._group: GroupCommit[list[NewEvent], list[int | None]] = GroupCommit(self._enqueue_group)
@@ -286,7 +291,12 @@ class SqliteQueue:
             return
         conn, self._conn = self._conn, None
         if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(executor, _write_tallies, conn, self._tallies)
+            except Exception:
+                log.exception("match_tallies_not_written", path=self.path)
+            await loop.run_in_executor(executor, conn.close)
         executor.shutdown(wait=True)
 
     async def enqueue(self, events: Sequence[NewEvent]) -> list[int | None]:
@@ -297,7 +307,7 @@ class SqliteQueue:
 
     async def _enqueue_group(self, calls: list[list[NewEvent]]) -> list[list[int | None] | Exception]:
         results: list[list[int | None] | Exception] = await self._call(
-            _enqueue_group, calls, self.max_depth, self._depth_bound
+            _enqueue_group, calls, self.max_depth, self._depth_bound, self._tallies
         )
         return results
 
@@ -346,11 +356,11 @@ class SqliteQueue:
 
     async def purge(self, dead_before: float, seen_before: float) -> dict[str, int]:
         """Delete old dead/skipped rows, the events left without deliveries, and old dedup keys."""
-        return await self._call(_purge, dead_before, seen_before)
+        return await self._call(_purge, dead_before, seen_before, self._tallies)
 
     async def overview(self, since: float) -> dict[str, dict[str, Any]]:
         """Per destination, outcome counts, top reasons and match tallies of the buckets since `since`."""
-        return await self._call(_overview, since)
+        return await self._call(_overview, since, self._tallies)
 
     async def pragmas(self) -> dict[str, Any]:
         """The connection's durability settings, for tests and `router check`."""
@@ -426,30 +436,58 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def _enqueue_group(
-    conn: sqlite3.Connection, calls: list[list[NewEvent]], max_depth: int | None, bound: DepthBound
+    conn: sqlite3.Connection,
+    calls: list[list[NewEvent]],
+    max_depth: int | None,
+    bound: DepthBound,
+    tallies: counts.MatchTallies,
 ) -> list[list[int | None] | Exception]:
-    """Each call's events in one transaction; a call without room gets QueueFull, the others go on."""
+    """Each call's events in one transaction, a call without room gets QueueFull, the others go on;
+    the match tallies waiting in `tallies` are written with them when it is time."""
     results: list[list[int | None] | Exception] = []
     stored: list[NewEvent] = []
     keys: list[int | None] = []
-    with _immediate(conn):
-        for events in calls:
-            rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
-            try:
-                _check_room(conn, sum(len(dests) for _, dests in rows), max_depth, bound)
-            except QueueFull as exc:
-                results.append(exc)
-                continue
-            found = [
-                None if _seen(conn, event) else _insert(conn, event, *row)
-                for event, row in zip(events, rows, strict=True)
-            ]
-            results.append(found)
-            stored += events
-            keys += found
-        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
-        conn.executemany(ADD_MATCH_COUNT, counts.match_rows(counts.matched(stored, keys)))
+    taken = tallies.take()
+    try:
+        with _immediate(conn):
+            for events in calls:
+                rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
+                try:
+                    _check_room(conn, sum(len(dests) for _, dests in rows), max_depth, bound)
+                except QueueFull as exc:
+                    results.append(exc)
+                    continue
+                found = [
+                    None if _seen(conn, event) else _insert(conn, event, *row)
+                    for event, row in zip(events, rows, strict=True)
+                ]
+                results.append(found)
+                stored += events
+                keys += found
+            conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
+            current = counts.matched(stored, keys)
+            if taken is not None:
+                conn.executemany(ADD_MATCH_COUNT, counts.match_rows(taken + current))
+    except BaseException:
+        if taken is not None:
+            tallies.keep(taken)
+        raise
+    if taken is None:
+        tallies.keep(current)
     return results
+
+
+def _write_tallies(conn: sqlite3.Connection, tallies: counts.MatchTallies) -> None:
+    """Write the match tallies still waiting, in a transaction of their own."""
+    taken = tallies.take(force=True)
+    if not taken:
+        return
+    try:
+        with _immediate(conn):
+            conn.executemany(ADD_MATCH_COUNT, counts.match_rows(taken))
+    except BaseException:
+        tallies.keep(taken)
+        raise
 
 
 def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:
@@ -479,7 +517,10 @@ def _replay(conn: sqlite3.Connection, where: DeadFilter, now: float, limit: int,
     return replayed
 
 
-def _purge(conn: sqlite3.Connection, dead_before: float, seen_before: float) -> dict[str, int]:
+def _purge(
+    conn: sqlite3.Connection, dead_before: float, seen_before: float, tallies: counts.MatchTallies
+) -> dict[str, int]:
+    _write_tallies(conn, tallies)
     with _immediate(conn):
         dead = conn.execute(PURGE_DEAD, (dead_before,)).rowcount
         events = conn.execute(PRUNE_ORPHANS).rowcount
@@ -589,7 +630,10 @@ def _dead_letters(conn: sqlite3.Connection, where: DeadFilter, limit: int | None
     return [dict(zip(DEAD_LETTER_KEYS, row, strict=True)) for row in rows]
 
 
-def _overview(conn: sqlite3.Connection, since: float) -> dict[str, dict[str, Any]]:
+def _overview(
+    conn: sqlite3.Connection, since: float, tallies: counts.MatchTallies
+) -> dict[str, dict[str, Any]]:
+    _write_tallies(conn, tallies)
     hour = counts.bucket(since)
     deliveries = conn.execute(SUM_DELIVERY_COUNTS, (hour,)).fetchall()
     return counts.overview(deliveries, conn.execute(SUM_MATCH_COUNTS, (hour,)).fetchall())

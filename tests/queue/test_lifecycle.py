@@ -189,3 +189,28 @@ async def test_purge_drops_count_buckets_older_than_a_week(any_queue: Queue) -> 
     assert (await any_queue.overview(since=0.0))["a"]["accepted"] == 2
     await any_queue.purge(dead_before=0.0, seen_before=0.0)
     assert (await any_queue.overview(since=0.0))["a"]["accepted"] == 1
+
+
+def tagged(event_id: str) -> NewEvent:
+    """An event for destination `a` carrying an email."""
+    return NewEvent("web", event_id, "purchase", 3600.0, {}, ("a",), {"a": frozenset({"email"})})
+
+
+async def test_match_tallies_wait_in_memory_until_read_or_due(store: Store) -> None:
+    """An enqueue right after another leaves its match tallies in memory (counts.MatchTallies): another
+    queue object does not see them yet; the writer's own overview writes them first, so it is exact."""
+    async with store.opened() as writer, store.opened() as reader:
+        await writer.enqueue([tagged("t-1")])  # the first write is due at once
+        await writer.enqueue([tagged("t-2")])  # within MATCH_FLUSH of it: waits
+        assert (await reader.overview(since=0.0))["a"]["match"]["events"] == 1
+        assert (await reader.overview(since=0.0))["a"]["accepted"] == 2  # delivery counts: every commit
+        assert (await writer.overview(since=0.0))["a"]["match"] == {"events": 2, "identifiers": {"email": 2}}
+        assert (await reader.overview(since=0.0))["a"]["match"]["events"] == 2
+
+
+async def test_closing_a_queue_writes_the_tallies_still_waiting(store: Store) -> None:
+    async with store.opened() as reader:
+        async with store.opened() as writer:
+            await writer.enqueue([tagged("c-1")])
+            await writer.enqueue([tagged("c-2")])
+        assert (await reader.overview(since=0.0))["a"]["match"]["events"] == 2
