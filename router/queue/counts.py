@@ -142,9 +142,9 @@ class MatchTallies:
     measured on the SQLite queue, a third of the CPU of a one-event commit, the commit itself aside.
     So an enqueue writes them only when `MATCH_FLUSH` seconds passed since the last write, together
     with its own; in between they wait here. `overview`, `purge` and `close` write what waits first,
-    so this process's reports are exact; a crash loses at most the tallies of the last second (the
-    events themselves and the delivery counts are written with every commit). Used from one thread:
-    SQLite's worker, or PostgreSQL's event loop."""
+    so this process's reports are exact. A crash loses the tallies still waiting: those of the events
+    committed within one interval after the last write (the events themselves and the delivery counts
+    are written with every commit). Used from one thread: SQLite's worker, or PostgreSQL's event loop."""
 
     def __init__(self, interval: float = MATCH_FLUSH, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
