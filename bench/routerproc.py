@@ -139,7 +139,15 @@ class Served:
 
     def depth(self) -> int:
         """Deliveries waiting in the queue (pending or in flight), from /readyz."""
-        depth: int = httpx.get(f"{self.url}/readyz", timeout=60).json()["queue_depth"]
+        answer = httpx.get(f"{self.url}/readyz", timeout=60)
+        for _ in range(30):  # a router just restarted on a backlog may answer 503 for a moment
+            if answer.status_code == 200:
+                break
+            time.sleep(1.0)
+            answer = httpx.get(f"{self.url}/readyz", timeout=60)
+        if answer.status_code != 200:
+            raise RuntimeError(f"/readyz answered {answer.status_code} for 30 s: {answer.text}")
+        depth: int = answer.json()["queue_depth"]
         return depth
 
     def memory(self) -> machine.Memory:
