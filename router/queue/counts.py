@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from router.queue.base import Dead, Delivered, NewEvent, Outcome, Retrying, Skipped
@@ -164,3 +165,34 @@ class MatchTallies:
     def keep(self, tallies: Counter[MatchKey]) -> None:
         """Tallies of committed events to write later (or taken ones a failed transaction did not write)."""
         self.pending.update(tallies)
+
+    @contextmanager
+    def round(self, force: bool = False) -> Iterator[TallyRound]:
+        """Wrap one write transaction (entered inside this block): its `rows(current)` are the upserts
+        to run in it. When the block fails, the tallies it took wait again; when it succeeds without
+        writing (not due), its `current` tallies wait for a later round."""
+        taken = self.take(force)
+        part = TallyRound(taken)
+        try:
+            yield part
+        except BaseException:
+            if taken is not None:
+                self.keep(taken)
+            raise
+        if taken is None:
+            self.keep(part.current)
+
+
+class TallyRound:
+    """The match tallies of one write transaction: those taken from MatchTallies (None: not due) and
+    those of the events it stores."""
+
+    def __init__(self, taken: Counter[MatchKey] | None) -> None:
+        self.taken = taken
+        self.current: Counter[MatchKey] = Counter()
+
+    def rows(self, current: Counter[MatchKey] | None = None) -> list[tuple[str, int, str, int]]:
+        """The upserts this transaction runs for `current` (the tallies of its own events): all that
+        waits plus `current` when due, else none (then `current` waits)."""
+        self.current = current or Counter()
+        return [] if self.taken is None else match_rows(self.taken + self.current)

@@ -414,8 +414,7 @@ class PostgresQueue:
         results: list[list[int | None] | Exception] = []
         stored: list[NewEvent] = []
         keys: list[int | None] = []
-        taken = self._tallies.take()
-        try:
+        with self._tallies.round() as tally:
             async with self._transaction() as cur:
                 for call in calls:
                     try:
@@ -428,28 +427,16 @@ class PostgresQueue:
                     stored += call.events
                     keys += found
                 await _add(cur, ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
-                current = counts.matched(stored, keys)
-                if taken is not None:
-                    await _add(cur, ADD_MATCH_COUNT, counts.match_rows(taken + current))
-        except BaseException:
-            if taken is not None:
-                self._tallies.keep(taken)
-            raise
-        if taken is None:
-            self._tallies.keep(current)
+                await _add(cur, ADD_MATCH_COUNT, tally.rows(counts.matched(stored, keys)))
         return results
 
     async def _write_tallies(self) -> None:
         """Write the match tallies still waiting (counts.MatchTallies), in a transaction of their own."""
-        taken = self._tallies.take(force=True)
-        if not taken:
+        if not self._tallies.pending:
             return
-        try:
+        with self._tallies.round(force=True) as tally:
             async with self._transaction() as cur:
-                await _add(cur, ADD_MATCH_COUNT, counts.match_rows(taken))
-        except BaseException:
-            self._tallies.keep(taken)
-            raise
+                await _add(cur, ADD_MATCH_COUNT, tally.rows())
 
     async def recover(self) -> int:
         """Hand back the deliveries this instance holds; another router's leases are left alone,

@@ -447,47 +447,32 @@ def _enqueue_group(
     results: list[list[int | None] | Exception] = []
     stored: list[NewEvent] = []
     keys: list[int | None] = []
-    taken = tallies.take()
-    try:
-        with _immediate(conn):
-            for events in calls:
-                rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
-                try:
-                    _check_room(conn, sum(len(dests) for _, dests in rows), max_depth, bound)
-                except QueueFull as exc:
-                    results.append(exc)
-                    continue
-                found = [
-                    None if _seen(conn, event) else _insert(conn, event, *row)
-                    for event, row in zip(events, rows, strict=True)
-                ]
-                results.append(found)
-                stored += events
-                keys += found
-            conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
-            current = counts.matched(stored, keys)
-            if taken is not None:
-                conn.executemany(ADD_MATCH_COUNT, counts.match_rows(taken + current))
-    except BaseException:
-        if taken is not None:
-            tallies.keep(taken)
-        raise
-    if taken is None:
-        tallies.keep(current)
+    with tallies.round() as tally, _immediate(conn):
+        for events in calls:
+            rows = [(_encode(event), tuple(dict.fromkeys(event.destinations))) for event in events]
+            try:
+                _check_room(conn, sum(len(dests) for _, dests in rows), max_depth, bound)
+            except QueueFull as exc:
+                results.append(exc)
+                continue
+            found = [
+                None if _seen(conn, event) else _insert(conn, event, *row)
+                for event, row in zip(events, rows, strict=True)
+            ]
+            results.append(found)
+            stored += events
+            keys += found
+        conn.executemany(ADD_DELIVERY_COUNT, counts.delivery_rows(counts.accepted(stored, keys)))
+        conn.executemany(ADD_MATCH_COUNT, tally.rows(counts.matched(stored, keys)))
     return results
 
 
 def _write_tallies(conn: sqlite3.Connection, tallies: counts.MatchTallies) -> None:
     """Write the match tallies still waiting, in a transaction of their own."""
-    taken = tallies.take(force=True)
-    if not taken:
+    if not tallies.pending:
         return
-    try:
-        with _immediate(conn):
-            conn.executemany(ADD_MATCH_COUNT, counts.match_rows(taken))
-    except BaseException:
-        tallies.keep(taken)
-        raise
+    with tallies.round(force=True) as tally, _immediate(conn):
+        conn.executemany(ADD_MATCH_COUNT, tally.rows())
 
 
 def _seen(conn: sqlite3.Connection, event: NewEvent) -> bool:

@@ -11,19 +11,10 @@ from router.queue import counts, sqlite
 from router.queue.base import NewEvent
 from router.queue.counts import MatchTallies
 from router.queue.depth import DepthBound
+from tests.router.test_tokenbucket import Clock
 
 EMAIL = frozenset({"email"})
 BOTH = frozenset({"email", "ip_ua"})
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_take_waits_for_the_interval_unless_forced() -> None:
