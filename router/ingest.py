@@ -155,9 +155,10 @@ class Ingest:
         source = next((s for s in self.config.sources if s.id == context.source), None)
         outcomes = [policy.apply(source, outcome) for outcome in outcomes]
         valid = [(i, o.event) for i, o in enumerate(outcomes) if o.event is not None]
-        new = [
-            _new_event(event, self._targets(event), context, self._matched(outcomes[i])) for i, event in valid
-        ]
+        new: list[NewEvent] = []
+        for i, event in valid:
+            targets = self._targets(event)
+            new.append(_new_event(event, targets, context, self._matched(outcomes[i], targets)))
         try:
             keys = await self.queue.enqueue(new) if new else []
         except QueueFull as exc:
@@ -179,13 +180,13 @@ class Ingest:
         """What the request tells about the events it carries (IP, user agent, cookies, referer)."""
         return _context(request, source, self.config)
 
-    def _matched(self, outcome: Normalized) -> dict[str, frozenset[str]]:
+    def _matched(self, outcome: Normalized, targets: tuple[str, ...]) -> dict[str, frozenset[str]]:
         """Per target destination, the match-quality identifiers the event carries (for `router stats`)."""
         assert outcome.event is not None
         warned = frozenset(p.path for p in outcome.warnings)
         by_id = self._by_id
-        targets = ((t, by_id[t].type, by_id[t].identity_variants) for t in self._targets(outcome.event))
-        return matchquality.per_destination(outcome.event, targets, warned)
+        read = ((t, by_id[t].type, by_id[t].identity_variants) for t in targets)
+        return matchquality.per_destination(outcome.event, read, warned)
 
     def _targets(self, event: dict[str, Any]) -> tuple[str, ...]:
         name = event["event_name"]
