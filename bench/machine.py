@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from router import native
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -72,6 +74,7 @@ def describe() -> str:
         wanted = ("Architecture", "CPU(s):", "Model name", "Thread(s) per core", "Hypervisor vendor")
         lines += [" ".join(line.split()) for line in lscpu if line.startswith(wanted)]
     lines.append(f"kernel: {platform.release()}; python: {sys.version.split()[0]}; {event_loop_and_http()}")
+    lines.append(f"compiled (mypyc) hot-path modules: {len(native.compiled())} of {len(native.MODULES)}")
     lines.append(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     return "\n".join(lines)
 

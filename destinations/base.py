@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from router import jsoncodec
 from router.decisions import Decision, Drop, Ok, Retry
 from router.secret import Secret
@@ -98,6 +100,8 @@ class HttpResponse:
         return seconds if 0 <= seconds <= 86_400 else None
 
 
+# a Python class even when compiled: a plugin's config dataclass (slots and all) subclasses it as usual
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class BaseConfig:
     """The keys every destination block has."""
@@ -142,6 +146,7 @@ def default_classify(response: HttpResponse) -> Decision:
     return Drop(f"HTTP {status}")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # a plugin or a test may add its own adapter
 class Destination(ABC, Generic[C]):
     """An ad platform's adapter. Pure: no I/O, no clock reads; the dispatcher does the rest."""
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from router import cors, debugview, ga4, janitor, openapi, ratelimit, segment, sitetag, stats, tracing
+from router import cors, debugview, ga4, janitor, native, openapi, ratelimit, segment, sitetag, stats, tracing
 from router.config import Config
 from router.debugbus import DebugBus
 from router.dispatch import Dispatcher
@@ -64,6 +64,7 @@ def create_app(config: Config, metrics: Metrics | None = None, debug: DebugBus |
                 destinations=[d.id for d in config.destinations],
                 disabled=list(config.disabled),
                 sources=[s.id for s in config.sources],
+                compiled=f"{len(native.compiled())}/{len(native.MODULES)}",
             )
             try:
                 yield

@@ -17,6 +17,7 @@ from prometheus_client.exposition import generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from router import native
 from router.collector import CLOCK, PauseCollector
 from router.queue.base import Dead, Delivered, Outcome, Queue, Retrying, Skipped
 
@@ -105,6 +106,12 @@ class Metrics:
             "1 when the queue answered the last scrape, 0 when it did not.",
             registry=self.registry,
         )
+        self.compiled = Gauge(
+            "router_compiled_modules",
+            f"Hot-path modules running compiled by mypyc, of the {len(native.MODULES)} in router/native.py.",
+            registry=self.registry,
+        )
+        self.compiled.set(len(native.compiled()))
 
     def ingested(self, source: str, statuses: Sequence[str]) -> None:
         """Count one status per event of a request from `source`."""

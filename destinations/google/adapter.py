@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 from destinations import rows
 from destinations.base import (
     BaseConfig,
@@ -60,6 +62,7 @@ Api = Literal["data_manager", "google_ads"]
 Mode = Literal["click", "enhancement"]
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GoogleConfig(BaseConfig):
     """A `type: google` destination block; `client_secret`/`refresh_token` unset means ADC."""

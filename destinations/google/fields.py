@@ -56,7 +56,7 @@ ADS_ADDRESS: Final[tuple[Row, ...]] = (
 )
 """Ads API `addressInfo` (enhancements only: ClickConversion does not support it)."""
 
-IDENTITY_VARIANTS: Final = frozenset(
+IDENTITY_VARIANTS: Final[frozenset[str]] = frozenset(
     row.path.removeprefix("hashed.") for row in DM_IDENTIFIERS + DM_ADDRESS + ADS_IDENTIFIERS if row.hashed
 )
 """The router/identity.py variants the rows above read."""

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from destinations import amounts, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -62,6 +64,7 @@ STATUS_HINTS: Final[Mapping[int, str]] = {
 }
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkedInConfig(BaseConfig):
     """A `type: linkedin` destination block."""

@@ -53,7 +53,7 @@ would be refused, and LinkedIn matches on SHA256_EMAIL, li_fat_id and the partne
 
 ID_TYPES: Final = frozenset(row.id_type for row in USER_IDS)
 
-IDENTITY_VARIANTS: Final = frozenset(
+IDENTITY_VARIANTS: Final[frozenset[str]] = frozenset(
     row.path.removeprefix("hashed.") for row in USER_IDS if row.path.startswith("hashed.")
 )
 """The router/identity.py variants the rows above read: `email` (trimmed, lower-cased)."""

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -69,6 +71,7 @@ Codes not listed: `is_transient: true` retries, otherwise the HTTP status decide
 """
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetaConfig(BaseConfig):
     """A `type: meta` destination block."""

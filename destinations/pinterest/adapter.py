@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeGuard
 
+from mypy_extensions import mypyc_attr
+
 from destinations import amounts, ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -54,6 +56,7 @@ statuses (422 code 953 in segmentio/action-destinations#2465). Whether a partial
 AppActionSource = Literal["app_android", "app_ios"]
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PinterestConfig(BaseConfig):
     """A `type: pinterest` destination block."""

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mypy_extensions import mypyc_attr
+
 from destinations import amounts, ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -57,6 +59,7 @@ large): the dispatcher splits the batch and resends the halves."""
 PROCESSED: Final = re.compile(r"Successfully processed (\d+) conversion events")
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedditConfig(BaseConfig):
     """A `type: reddit` destination block."""

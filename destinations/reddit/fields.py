@@ -156,7 +156,7 @@ USER: Final = Table[Row](
 MATCH_KEYS: Final = frozenset({"email", "phone_number", "external_id", "ip_address", "user_agent", "uuid"})
 """User keys that identify someone; data_processing_options alone does not (Segment v3 MATCH_KEYS)."""
 
-IDENTITY_VARIANTS: Final = frozenset(
+IDENTITY_VARIANTS: Final[frozenset[str]] = frozenset(
     row.path.removeprefix("hashed.") for row in USER if row.path.startswith("hashed.")
 )
 """The router/identity.py variants the rows above read."""

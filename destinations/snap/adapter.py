@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 from urllib.parse import quote
 
+from mypy_extensions import mypyc_attr
+
 from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -62,6 +64,7 @@ LDU: Final = ["LDU"]
 AUTH_WORDS: Final = ("token", "unauthori", "authenticat", "permission")
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapConfig(BaseConfig):
     """A `type: snap` destination block."""

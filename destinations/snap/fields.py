@@ -113,7 +113,9 @@ USER_DATA: Final = Table[Row](
 )
 """`user_data` rows. Only `hashed.*` personal data is read, never a raw identifier."""
 
-IDENTITY_VARIANTS: Final = frozenset(row.path.removeprefix("hashed.") for row in USER_DATA if row.as_list)
+IDENTITY_VARIANTS: Final[frozenset[str]] = frozenset(
+    row.path.removeprefix("hashed.") for row in USER_DATA if row.as_list
+)
 """The router/identity.py variants the rows above read."""
 
 EVENT: Final = Table[Row](

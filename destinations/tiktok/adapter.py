@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+from mypy_extensions import mypyc_attr
+
 from destinations import ldu, reasons, rows, timing
 from destinations.base import (
     BaseConfig,
@@ -74,6 +76,7 @@ LABELS: Final[Mapping[int, str]] = {
 }
 
 
+@mypyc_attr(native_class=False)  # as BaseConfig: a Python class even when compiled
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TikTokConfig(BaseConfig):
     """A `type: tiktok` destination block."""

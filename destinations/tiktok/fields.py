@@ -181,7 +181,9 @@ USER: Final = Table[Row](
 """`user` rows. city and state are left out: TikTok wants them unhashed (Segment, RudderStack) and the
 router keeps them only hashed. date_of_birth and gender are not TikTok fields."""
 
-IDENTITY_VARIANTS: Final = frozenset(r.path.removeprefix("hashed.") for r in USER if r.check is is_sha256)
+IDENTITY_VARIANTS: Final[frozenset[str]] = frozenset(
+    r.path.removeprefix("hashed.") for r in USER if r.check is is_sha256
+)
 """The router/identity.py variants the rows above read."""
 
 PAGE: Final = Table[Row](

@@ -1,0 +1,58 @@
+"""The modules `ADROUTER_COMPILE=1 pip install .` compiles with mypyc, and which of them are.
+
+These are the per-event hot path: normalization, hashing, match quality, consent and the seven
+adapters' maps. Each is plain `mypy --strict` Python; mypyc turns it into a C extension that runs the
+same code with fewer interpreter steps (bench/README.md has the measure). setup.py reads `MODULES`
+from this file without importing the package. A source checkout (`pip install -e`, the tests) runs
+them as Python; the container image runs them compiled; `/metrics` and `router serve`'s start-up line
+say which.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.machinery import EXTENSION_SUFFIXES
+from typing import Final
+
+MODULES: Final[tuple[str, ...]] = (
+    "router/aliases.py",
+    "router/clickids.py",
+    "router/consent.py",
+    "router/enrich.py",
+    "router/identity.py",
+    "router/ipv4.py",
+    "router/jsoncodec.py",
+    "router/jsonlimits.py",
+    "router/matchquality.py",
+    "router/nanp.py",
+    "router/normalize.py",
+    "router/pageurl.py",
+    "destinations/amounts.py",
+    "destinations/base.py",
+    "destinations/ldu.py",
+    "destinations/timing.py",
+    "destinations/google/adapter.py",
+    "destinations/google/bodies.py",
+    "destinations/linkedin/adapter.py",
+    "destinations/meta/adapter.py",
+    "destinations/pinterest/adapter.py",
+    "destinations/reddit/adapter.py",
+    "destinations/snap/adapter.py",
+    "destinations/tiktok/adapter.py",
+)
+"""Source paths, relative to the repository root, as mypyc's build takes them."""
+
+
+def module_name(path: str) -> str:
+    """`router/identity.py` -> `router.identity`."""
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def compiled() -> tuple[str, ...]:
+    """The modules of `MODULES` that were loaded from a C extension rather than from source."""
+    names = []
+    for path in MODULES:
+        origin = getattr(importlib.import_module(module_name(path)), "__file__", None) or ""
+        if origin.endswith(tuple(EXTENSION_SUFFIXES)):
+            names.append(module_name(path))
+    return tuple(names)
