@@ -19,12 +19,28 @@ COPY pyproject.toml ./
 RUN python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
         > requirements.txt \
     && /opt/venv/bin/pip install --requirement requirements.txt
-COPY README.md ./
+# The compile toolchain for the hot-path modules (router/native.py), in this stage only: a C compiler,
+# the Python headers when the base lacks them (Debian's python3; the official images ship them), and
+# pyproject.toml's `compile` extra (mypy, whose mypyc compiles, its stubs, setuptools), kept apart in
+# /opt/buildtools so that the virtualenv copied across holds runtime packages only.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && { python3 -c "import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+        || apt-get install --yes --no-install-recommends python3-dev; } \
+    && python3 -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['compile'], sep='\n')" \
+        > compile-requirements.txt \
+    && /opt/venv/bin/pip install --target /opt/buildtools --requirement compile-requirements.txt
+COPY README.md setup.py ./
 COPY router ./router
 COPY destinations ./destinations
-# pip and setuptools (which Debian's venv seeds) are not needed to run the router: out they go.
-RUN /opt/venv/bin/pip install --no-deps . \
-    && /opt/venv/bin/pip uninstall --yes setuptools pip
+# ADROUTER_COMPILE=1: setup.py compiles the hot-path modules with mypyc (bench/README.md has the
+# measure). pip and setuptools (which Debian's venv seeds) are not needed to run the router: out they go.
+RUN PYTHONPATH=/opt/buildtools ADROUTER_COMPILE=1 \
+        /opt/venv/bin/pip install --no-deps --no-build-isolation . \
+    && /opt/venv/bin/pip uninstall --yes setuptools pip \
+    && /opt/venv/bin/python -P -c "from router import native; \
+missing = {native.module_name(p) for p in native.MODULES} - set(native.compiled()); \
+assert not missing, f'not compiled: {sorted(missing)}'"
 
 # --- run: the base, tini, the virtualenv and the default config; no compilers, no caches ------------
 FROM ${BASE}

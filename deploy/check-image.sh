@@ -7,6 +7,7 @@
 #      later runs skip this step;
 #   3. the Dockerfile built on that base (--build-arg BASE=...), layers cached between runs;
 #   4. the image inspected: non-root user, no compiler, no pip or apt caches, tini, a HEALTHCHECK;
+#      the router in it runs router/native.py's hot-path modules compiled (router_compiled_modules);
 #   5. the container run on a fresh PostgreSQL database (the production queue on Cloud Run) with a
 #      config that sends to a loopback fake Meta (tests/fakes/meta.py, which enforces the contract):
 #      /healthz, the image's HEALTHCHECK, one purchase accepted and found at the fake, hashed;
@@ -346,6 +347,10 @@ podman healthcheck run "$NAME-a" >"$WORK/health.log" 2>&1 || {
   die "the image's HEALTHCHECK reports unhealthy"
 }
 info "HEALTHCHECK: healthy"
+listed=$(python3 -c "import runpy; print(len(runpy.run_path('router/native.py')['MODULES']))")
+compiled=$(curl -fsS "$ROUTER/metrics" | awk '$1 == "router_compiled_modules" {print int($2)}')
+[[ $compiled == "$listed" ]] || die "router_compiled_modules is '$compiled', not the $listed router/native.py lists"
+info "hot path compiled: $compiled of $listed modules (router_compiled_modules)"
 
 # ---------------------------------------------------------------------------------------------------
 step "post a purchase; it must reach the fake Meta once, hashed"
