@@ -40,6 +40,8 @@ BATCH_TARGET = 20_000.0
 P99_TARGET_MS = 15.0
 BATCH = 100
 RATE_CONNECTIONS = 64
+LOADS: tuple[str, ...] = ("single", "batch", "rate")
+"""The loads, in the order they run: one event per request, batches of 100, and a fixed rate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,7 @@ class Options:
     rate: float
     rate_seconds: float
     pin: bool
-    loads: tuple[str, ...] = ("single", "batch", "rate")
+    loads: tuple[str, ...] = LOADS
 
 
 class Bench:
@@ -278,11 +280,14 @@ def main() -> int:
     parser.add_argument("--batch-connections", type=int, default=8, help="wrk connections, batches")
     parser.add_argument("--rate", type=float, default=500.0, help="fixed rate, requests/s")
     parser.add_argument("--rate-seconds", type=float, default=30.0)
-    parser.add_argument("--loads", default="single,batch,rate", help="which loads, comma-separated")
+    parser.add_argument("--loads", default=",".join(LOADS), help="which loads, comma-separated")
     parser.add_argument("--no-pin", action="store_true", help="do not pin (server CPU 0, clients CPU 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every measure as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
+    unknown = set(args.loads.split(",")) - set(LOADS)
+    if unknown:
+        parser.error(f"--loads: unknown {', '.join(sorted(unknown))} (known: {','.join(LOADS)})")
     options = Options(
         args.queue,
         args.dispatch,
