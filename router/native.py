@@ -5,8 +5,9 @@ adapters' maps. Each is plain `mypy --strict` Python; mypyc turns it into a C ex
 same code with fewer interpreter steps (bench/README.md has the measure). setup.py reads `MODULES`
 from this file without importing the package. A source checkout (`pip install -e`, the tests) runs
 them as Python; the container image runs them compiled; `/metrics` and `router serve`'s start-up line
-say which. Not here: what runs exec'd source (the tables' `fill`, destinations/table.py; the schema
-check fastjsonschema generates), which mypyc never sees, and the async I/O of ingest and dispatch.
+say which. The tables' `fill` functions are in the list through destinations/fills.py, which
+scripts/gen_fills.py renders from them. Not here: the schema check fastjsonschema writes and runs
+with `exec`, which mypyc never sees, and the async I/O of ingest and dispatch.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MODULES: Final[tuple[str, ...]] = (
     "router/pageurl.py",
     "destinations/amounts.py",
     "destinations/base.py",
+    "destinations/fills.py",
     "destinations/ldu.py",
     "destinations/rows.py",
     "destinations/timing.py",
