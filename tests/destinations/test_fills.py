@@ -7,10 +7,7 @@ under scripts/test-compiled, their compiled form).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,20 +15,10 @@ import pytest
 from destinations import fills
 from destinations.rows import Row
 from destinations.table import Table, digest
+from tests import scripts
 from tests.destinations.test_table import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "gen_fills.py"
-
-
-def load_generator() -> ModuleType:
-    """The generator script, imported as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_fills", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def exec_made(fill: Any) -> bool:
@@ -40,7 +27,7 @@ def exec_made(fill: Any) -> bool:
 
 
 def test_committed_file_is_fresh() -> None:
-    generator = load_generator()
+    generator = scripts.load("gen_fills")
     assert (ROOT / "destinations" / "fills.py").read_text() == generator.render(), (
         "destinations/fills.py is stale: run python scripts/gen_fills.py"
     )

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from destinations.registry import REGISTRY
+from tests import scripts
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "gen_destination_docs.py"
 DOCS = ROOT / "docs" / "destinations"
-
-
-def load_generator() -> ModuleType:
-    """The generator script, imported as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("gen_destination_docs", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def gen() -> ModuleType:
     """The generator module."""
-    return load_generator()
+    return scripts.load("gen_destination_docs")
 
 
 def test_committed_docs_are_fresh(gen: ModuleType) -> None:
