@@ -38,13 +38,16 @@ def test_setup_reads_the_same_list() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
     }
-    assert imported <= {"__future__", "importlib", "typing"}
+    assert imported <= {"__future__", "importlib", "sys", "typing"}
     assert "native.py" in (ROOT / "setup.py").read_text()
 
 
 def test_compiled_names_every_module_of_a_compiled_tree_and_none_of_the_source() -> None:
-    expected = {native.module_name(p) for p in native.MODULES} if EXPECT_COMPILED else set()
+    every = {native.module_name(p) for p in native.MODULES}
+    expected = every if EXPECT_COMPILED else set()
     assert set(native.compiled()) == expected
+    assert set(native.missing()) == every - expected
+    assert native.main() == (0 if EXPECT_COMPILED else 1)
     for name in expected:  # loaded from the C extension, not from the .py beside it
         module = importlib.import_module(name)
         assert not str(module.__file__).endswith(".py")
